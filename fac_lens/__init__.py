@@ -1,0 +1,49 @@
+"""fac_lens: head-level interpretability for vision-language models (functional attention control).
+
+Public contract (DESIGN.md section 4)::
+
+    import fac_lens as fl
+    model = fl.load(source, device="cpu")
+    r = fl.attention_ratios(model, inputs, query="all")
+    sel = fl.identify_heads(r, l_perc=7, l_reas=3, tau_perc=0.22, tau_reas=0.01)
+    gains = fl.Gains.from_selection(sel, g_perc=1.16, g_reas=1.30)
+    with fl.rescale(model, gains): ...
+    cm = fl.contribution_map(model, inputs, target=token_id, position=-1)
+
+Importing fac_lens changes nothing: no hook, registration or patch happens before a call.
+"""
+
+from .architectures import supported_architectures
+from .config import FacConfig
+from .contribution import ContributionMap, contribution_map
+from .errors import FacLensError
+from .folding import fold_gains
+from .gains import STRATEGIES, Gains
+from .generation import GenerationResult, generate
+from .lens_model import LensModel
+from .loading import load
+from .ratios import HeadRatios, attention_ratios
+from .rescale import RescaleHandle, rescale
+from .selection import HeadSelection, identify_heads
+
+__all__ = [
+    "STRATEGIES",
+    "ContributionMap",
+    "FacConfig",
+    "FacLensError",
+    "Gains",
+    "GenerationResult",
+    "HeadRatios",
+    "HeadSelection",
+    "LensModel",
+    "RescaleHandle",
+    "attention_ratios",
+    "contribution_map",
+    "fold_gains",
+    "generate",
+    "identify_heads",
+    "load",
+    "rescale",
+    "supported_architectures",
+]
+__version__ = "0.1.0"

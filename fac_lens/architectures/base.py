@@ -1,0 +1,60 @@
+"""What fac_lens needs to know about one multimodal architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """Facts and small adapters for one HF multimodal architecture.
+
+    Attributes:
+        hf_architecture: HF class name, as in ``config.architectures[0]``.
+        adapter_class: the transformer-lens ``ArchitectureAdapter`` subclass used to build the
+            bridge (registered for the duration of the build only).
+        text_config: returns the config object the text decoder's attention reads.
+        vision_config: returns the vision tower's config, or None.
+        multimodal_core: returns the module that receives ``input_ids`` and image inputs on every
+            forward, including ``model.hf.model(...)`` calls and each ``generate`` step.
+        text_attention: returns the text decoder's HF attention modules, one per layer.
+        output_projection: returns a layer's HF ``o_proj`` (an ``nn.Linear``).
+        image_token_id: returns the id that marks image positions in ``input_ids``.
+        add_model_inputs: adds architecture-specific kwargs derived from ``input_ids`` (Qwen2.5-VL:
+            ``mm_token_type_ids`` so that mRoPE positions are used).
+        reset_state: clears per-call state the HF model keeps between forwards.
+        fallback_processor: builds a processor from a checkpoint directory when ``AutoProcessor``
+            cannot load one here, or None.
+    """
+
+    hf_architecture: str
+    adapter_class: type
+    text_config: Callable[[nn.Module], Any]
+    vision_config: Callable[[nn.Module], Any]
+    multimodal_core: Callable[[nn.Module], nn.Module]
+    text_attention: Callable[[nn.Module], list[nn.Module]]
+    output_projection: Callable[[nn.Module], nn.Linear]
+    image_token_id: Callable[[nn.Module], int]
+    add_model_inputs: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
+    reset_state: Callable[[nn.Module], None]
+    fallback_processor: Callable[[str], Any] | None = None
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The HF module inside a transformer-lens bridge component (the module itself if none)."""
+    while getattr(module, "original_component", None) is not None:
+        module = module.original_component
+    return module
+
+
+def no_extra_inputs(inputs: dict[str, torch.Tensor], image_token_id: int) -> dict[str, torch.Tensor]:
+    """Leave the inputs as they are (architectures that derive nothing from ``input_ids``)."""
+    return inputs
+
+
+def no_state(hf: nn.Module) -> None:
+    """Nothing to reset."""

@@ -1,0 +1,54 @@
+"""LLaVA (CLIP or SigLIP tower + projector + Llama/Qwen2/Mistral decoder)."""
+
+from __future__ import annotations
+
+from transformer_lens.model_bridge.generalized_components import AttentionBridge, LinearBridge
+from transformer_lens.model_bridge.supported_architectures.llava import LlavaArchitectureAdapter
+
+from .base import ArchitectureSpec, unwrap, no_extra_inputs, no_state
+
+
+class FacLlavaAdapter(LlavaArchitectureAdapter):
+    """The transformer-lens LLaVA adapter with HF-native text attention.
+
+    transformer-lens re-implements LLaVA's attention in eager form. fac_lens keeps HF's own
+    attention instead (as transformer-lens does for Qwen2.5-VL) so the attention function can be
+    chosen per call: SDPA where no pattern is read, the O(N) visual-mass probe for ratios, eager
+    for ``hook_pattern``. ``hook_z`` (the per-head output before ``o_proj``) fires either way.
+    """
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        blocks = self.component_mapping["blocks"]
+        optional_norms = {
+            key: blocks.submodules["attn"].submodules[key]
+            for key in ("q_norm", "k_norm")
+            if key in blocks.submodules["attn"].submodules
+        }
+        blocks.submodules["attn"] = AttentionBridge(
+            name="self_attn",
+            config=self.cfg,
+            submodules={
+                "q": LinearBridge(name="q_proj"),
+                "k": LinearBridge(name="k_proj"),
+                "v": LinearBridge(name="v_proj"),
+                "o": LinearBridge(name="o_proj"),
+                **optional_norms,
+            },
+            maintain_native_attention=True,
+            requires_attention_mask=True,
+        )
+
+
+SPEC = ArchitectureSpec(
+    hf_architecture="LlavaForConditionalGeneration",
+    adapter_class=FacLlavaAdapter,
+    text_config=lambda hf: hf.config.text_config,
+    vision_config=lambda hf: hf.config.vision_config,
+    multimodal_core=lambda hf: hf.model,
+    text_attention=lambda hf: [unwrap(layer.self_attn) for layer in hf.model.language_model.layers],
+    output_projection=lambda attn: unwrap(attn.o_proj),
+    image_token_id=lambda hf: int(hf.config.image_token_id),
+    add_model_inputs=no_extra_inputs,
+    reset_state=no_state,
+)

@@ -1,0 +1,60 @@
+"""Qwen2.5-VL (and its fine-tunes Ocean-R1, R1-Onevision): windowed ViT + mRoPE GQA decoder."""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens.model_bridge.supported_architectures.qwen2_5_vl import (
+    Qwen2_5_VLArchitectureAdapter,
+)
+
+from .base import ArchitectureSpec, unwrap
+
+
+class FacQwen2_5_VLAdapter(Qwen2_5_VLArchitectureAdapter):
+    """The transformer-lens adapter without its torchvision requirement.
+
+    torchvision is only needed by the video/fast image processors, never by the model; it cannot
+    import against the CPU torch on these machines, and transformer-lens would try to pip-install it.
+    """
+
+    required_libraries: list[str] = []
+
+
+def _add_mm_token_type_ids(
+    inputs: dict[str, torch.Tensor], image_token_id: int
+) -> dict[str, torch.Tensor]:
+    """Add ``mm_token_type_ids`` (1 on image tokens) so Qwen2.5-VL computes real mRoPE positions.
+
+    Without it the model silently falls back to 1-D positions.
+    """
+    if "mm_token_type_ids" in inputs or "input_ids" not in inputs:
+        return inputs
+    out = dict(inputs)
+    out["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).to(torch.int32)
+    return out
+
+
+def _reset_rope_deltas(hf) -> None:
+    """Qwen2.5-VL caches ``rope_deltas`` between calls; a stale value shifts the next positions."""
+    hf.model.rope_deltas = None
+
+
+def _fallback_processor(path: str):
+    from ..processing import QwenVLProcessor
+
+    return QwenVLProcessor.from_pretrained(path)
+
+
+SPEC = ArchitectureSpec(
+    hf_architecture="Qwen2_5_VLForConditionalGeneration",
+    adapter_class=FacQwen2_5_VLAdapter,
+    text_config=lambda hf: hf.config.text_config,
+    vision_config=lambda hf: hf.config.vision_config,
+    multimodal_core=lambda hf: hf.model,
+    text_attention=lambda hf: [unwrap(layer.self_attn) for layer in hf.model.language_model.layers],
+    output_projection=lambda attn: unwrap(attn.o_proj),
+    image_token_id=lambda hf: int(hf.config.image_token_id),
+    add_model_inputs=_add_mm_token_type_ids,
+    reset_state=_reset_rope_deltas,
+    fallback_processor=_fallback_processor,
+)

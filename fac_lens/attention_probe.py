@@ -1,0 +1,150 @@
+"""An HF attention function that runs SDPA and, on request, measures visual attention mass.
+
+Registered with transformers' ``AttentionInterface`` (and its mask function with
+``AttentionMaskInterface``, without which masks silently differ) under :data:`ATTENTION_NAME`.
+With no probe attached to a module it is exactly ``sdpa_attention_forward``.
+
+The visual mass of query ``i`` is ``sum_{j in image} a_ij``. It is computed without the N x N
+attention matrix: SDPA with a value tensor that holds the image indicator (1 on image keys) returns
+exactly that sum for every query, in O(N) memory (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+
+ATTENTION_NAME = "fac_lens_sdpa"
+PROBE_ATTR = "_fac_lens_probe"
+
+
+class Probe(Protocol):
+    """Called by the attention function of a module it is attached to."""
+
+    def __call__(
+        self,
+        module: nn.Module,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        scaling: float | None,
+    ) -> None: ...
+
+
+def fac_lens_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """SDPA attention; then the module's probe, if one is attached, sees query, key and mask."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    out, _ = sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    for probe in getattr(module, PROBE_ATTR, ()):
+        probe(module, query, key, attention_mask, kwargs.get("scaling"))
+    return out, None
+
+
+def ensure_registered() -> None:
+    """Register the attention and mask functions (idempotent; called on load, not on import)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION_NAME, fac_lens_attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def visual_mass(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None,
+    key_is_image: torch.Tensor,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention mass on image keys for each query row, without materialising attention.
+
+    Args:
+        module: the HF attention module (for ``num_key_value_groups``).
+        query: [B, H, Q, D] rotated queries.
+        key: [B, KV, K, D] rotated keys (cache included).
+        attention_mask: what the model's mask function produced: None (plain causal), bool
+            [B, 1, Q, K] (True = attend) or additive float [B, 1, Q, K].
+        scaling: softmax scale, or None for 1/sqrt(D).
+        key_is_image: [B, K] 1.0 on image keys.
+        rows: optional [R] indices of the query rows wanted; all rows when None.
+
+    Returns:
+        [B, R, H] float32: ``sum_{j in image} a_ij`` for each wanted query row ``i``.
+    """
+    batch, _, n_query, dim = query.shape
+    n_kv_heads, n_key = key.shape[1], key.shape[2]
+    # Half precision would round the mass to ~3 digits: compute the indicator pass in fp32.
+    q = query.float()
+    k = key.float()
+    indicator = key_is_image.to(torch.float32)[:, None, :, None].expand(batch, n_kv_heads, n_key, dim)
+    if attention_mask is None:
+        # Mirror sdpa_attention_forward: a missing mask means causal when Q > 1, none when Q == 1.
+        positions = torch.arange(n_query, device=q.device) + (n_key - n_query)
+        mask = (torch.arange(n_key, device=q.device)[None, :] <= positions[:, None])[None, None]
+    else:
+        mask = attention_mask
+    if rows is not None:
+        q = q[:, :, rows]
+        mask = mask[:, :, rows] if mask.shape[2] == n_query else mask
+    if mask.dtype != torch.bool:
+        mask = mask.float()
+    groups = q.shape[1] // n_kv_heads
+    if groups > 1:
+        k = k.repeat_interleave(groups, dim=1)
+        indicator = indicator.repeat_interleave(groups, dim=1)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        q, k, indicator, attn_mask=mask, scale=scaling
+    )  # [B, H, R, D]; every column equals the mass
+    return out[..., 0].transpose(1, 2)  # [B, R, H]
+
+
+class attached_probes:
+    """Context manager: attach one probe per text attention module; always detached on exit.
+
+    Several contexts may be active at once (ratios recorded inside a dynamic rescale); each
+    removes only its own probes.
+
+    Args:
+        modules: the text decoder's attention modules, in layer order.
+        make_probe: ``make_probe(layer_index) -> Probe``.
+    """
+
+    def __init__(self, modules: list[nn.Module], make_probe: Callable[[int], Probe]):
+        self.modules = modules
+        self.make_probe = make_probe
+        self._attached: list[tuple[nn.Module, Probe]] = []
+
+    def __enter__(self):
+        try:
+            for layer, module in enumerate(self.modules):
+                probe = self.make_probe(layer)
+                setattr(module, PROBE_ATTR, (*getattr(module, PROBE_ATTR, ()), probe))
+                self._attached.append((module, probe))
+        except BaseException:
+            self._detach()
+            raise
+        return self
+
+    def _detach(self) -> None:
+        for module, probe in self._attached:
+            remaining = tuple(p for p in getattr(module, PROBE_ATTR, ()) if p is not probe)
+            if remaining:
+                setattr(module, PROBE_ATTR, remaining)
+            elif PROBE_ATTR in module.__dict__:
+                delattr(module, PROBE_ATTR)
+        self._attached.clear()
+
+    def __exit__(self, *exc) -> None:
+        self._detach()

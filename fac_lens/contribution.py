@@ -1,0 +1,165 @@
+"""Gradient gate contribution maps (Appendix H.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import FacLensError
+from .lens_model import LensModel
+
+NORMALIZATIONS = ("layer", "global")
+
+
+@dataclass(frozen=True)
+class ContributionMap:
+    """Per-head sensitivity of ``L = -log p(target | prefix)`` to a gate on the head's output.
+
+    For a span of targets the maps are per-token maps averaged: ``signed`` is the mean of the
+    signed maps, ``importance`` the mean of their absolute values (so ``importance == |signed|``
+    holds exactly for a single target).
+
+    Attributes:
+        signed: float32 [n_layers, n_heads] ``dL/dg`` at g = 1 (negative: the head supports the
+            target).
+        importance: float32 [n_layers, n_heads] ``|dL/dg|``.
+        targets: the target token ids.
+        positions: the positions whose next-token distributions were scored.
+        per_token: float32 [T, n_layers, n_heads] signed map of each target.
+        loss: float32 [T] the losses at g = 1.
+    """
+
+    signed: torch.Tensor
+    importance: torch.Tensor
+    targets: tuple[int, ...]
+    positions: tuple[int, ...]
+    per_token: torch.Tensor
+    loss: torch.Tensor
+
+    def normalized(self, kind: str = "layer") -> torch.Tensor:
+        """Importance normalised per layer (eq. 47) or over all heads (eq. 48)."""
+        if kind == "layer":
+            total = self.importance.sum(-1, keepdim=True)
+        elif kind == "global":
+            total = self.importance.sum()
+        else:
+            raise FacLensError(f"unknown normalization {kind!r}; use one of {NORMALIZATIONS}")
+        return self.importance / torch.where(total > 0, total, torch.ones_like(total))
+
+    def ranking(self, kind: str = "global", top: int | None = None) -> list[tuple[int, int, float]]:
+        """Heads sorted by normalised importance, most important first (eq. 49).
+
+        Returns:
+            ``[(layer, head, score), ...]``.
+        """
+        scores = self.normalized(kind)
+        order = torch.argsort(scores.flatten(), descending=True, stable=True)
+        if top is not None:
+            order = order[:top]
+        n_heads = scores.shape[1]
+        return [(int(i) // n_heads, int(i) % n_heads, float(scores.flatten()[i])) for i in order]
+
+
+def contribution_map(
+    model: LensModel,
+    inputs: Mapping[str, Any],
+    target: int | Sequence[int] | None = None,
+    position: int | Sequence[int] | slice = -1,
+    progress: bool = True,
+) -> ContributionMap:
+    """Gates ``g = 1`` on every head's output (``hook_z``, before ``o_proj``); read ``dL/dg``.
+
+    Works inside a ``fl.rescale`` block, so before/after maps come from the same code.
+
+    Args:
+        model: a loaded :class:`LensModel`.
+        inputs: HF kwargs for one sample (batch size 1).
+        target: the token id(s) whose probability is scored. None: the tokens that follow
+            ``position`` in ``input_ids`` (teacher forcing, e.g. a generated answer).
+        position: the position(s) whose logits predict the target(s); negative values count from
+            the end; a slice selects a span.
+        progress: show a bar when scoring several targets.
+    """
+    inputs = model.normalize(inputs, require_image=False)
+    ids = inputs["input_ids"]
+    if ids.shape[0] != 1:
+        raise FacLensError(
+            f"contribution maps are per sample: got a batch of {ids.shape[0]}; pass one sample"
+        )
+    n_tokens = ids.shape[1]
+    positions = _positions(position, n_tokens)
+    targets = _targets(
+        target, positions, ids[0], n_tokens, int(model.spec.text_config(model.hf).vocab_size)
+    )
+    gates = torch.ones(model.n_layers, model.n_heads, dtype=torch.float32, device=model.device, requires_grad=True)
+    hooks = [(f"blocks.{layer}.attn.hook_z", _gate_hook(gates, layer)) for layer in range(model.n_layers)]
+    model.reset_state()
+    try:
+        with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
+            logits = model.hf(**inputs, use_cache=False).logits[0]  # [N, V]
+            index = torch.tensor(positions, device=logits.device)
+            log_probs = torch.log_softmax(logits[index].float(), dim=-1)
+            losses = -log_probs[torch.arange(len(targets)), torch.tensor(targets, device=logits.device)]
+            per_token = []
+            for t in tqdm(range(len(targets)), desc="contribution", disable=not progress or len(targets) < 2):
+                (grad,) = torch.autograd.grad(losses[t], gates, retain_graph=t < len(targets) - 1)
+                per_token.append(grad.detach().cpu())
+    finally:
+        model.reset_state()
+    stacked = torch.stack(per_token)  # [T, L, H]
+    return ContributionMap(
+        signed=stacked.mean(0),
+        importance=stacked.abs().mean(0),
+        targets=tuple(targets),
+        positions=tuple(positions),
+        per_token=stacked,
+        loss=losses.detach().cpu(),
+    )
+
+
+def _gate_hook(gates: torch.Tensor, layer: int):
+    def hook(z: torch.Tensor, hook) -> torch.Tensor:  # z [B, pos, H, D]
+        return z * gates[layer].to(z.dtype)[None, None, :, None]
+
+    return hook
+
+
+def _positions(position: int | Sequence[int] | slice, n_tokens: int) -> list[int]:
+    if isinstance(position, slice):
+        chosen = list(range(n_tokens))[position]
+    elif isinstance(position, int):
+        chosen = [position]
+    else:
+        chosen = [int(p) for p in position]
+    out = []
+    for p in chosen:
+        if not -n_tokens <= p < n_tokens:
+            raise FacLensError(f"position {p} is outside the sequence of {n_tokens} tokens")
+        out.append(p % n_tokens)
+    if not out:
+        raise FacLensError("the position selection is empty")
+    return out
+
+
+def _targets(
+    target, positions: list[int], ids: torch.Tensor, n_tokens: int, vocab_size: int
+) -> list[int]:
+    if target is None:
+        if max(positions) >= n_tokens - 1:
+            raise FacLensError(
+                "target=None scores the token after each position, but the last position has no "
+                "next token; give target ids, or positions before the last"
+            )
+        return [int(ids[p + 1]) for p in positions]
+    targets = [int(target)] if isinstance(target, int) else [int(t) for t in target]
+    bad = [t for t in targets if not 0 <= t < vocab_size]
+    if bad:
+        raise FacLensError(f"target id(s) {bad} are outside the vocabulary [0, {vocab_size})")
+    if len(targets) != len(positions):
+        raise FacLensError(
+            f"{len(targets)} targets for {len(positions)} positions; give one target per position"
+        )
+    return targets

@@ -1,0 +1,142 @@
+"""Per-head gains (paper eqs. 6-7) and the Appendix B strategies A-D."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import FacLensError
+from .selection import HeadSelection
+
+STRATEGIES = {
+    "A": "selective enhancement: identified heads x gain, all others 1 (the paper's method)",
+    "B": "selective attenuation: in-band unidentified heads x beta, all others 1",
+    "C": "bipolar: identified heads x gain, every other head x beta",
+    "D": "mixed: identified x gain, in-band unidentified x beta, out-of-band heads 1",
+}
+TARGETS = ("both", "perception", "reasoning")
+
+
+def check_gain(name: str, value: float) -> None:
+    """Gains multiply head outputs: they must be finite and > 0."""
+    if not (float(value) > 0.0 and torch.isfinite(torch.tensor(float(value)))):
+        raise FacLensError(f"{name}={value!r}: gains must be finite and > 0 (1 leaves a head unchanged)")
+
+
+def check_strategy(strategy: str, target: str) -> None:
+    if strategy not in STRATEGIES:
+        raise FacLensError(f"unknown strategy {strategy!r}; use one of {sorted(STRATEGIES)}")
+    if target not in TARGETS:
+        raise FacLensError(f"unknown target {target!r}; use one of {TARGETS}")
+
+
+def strategy_gains(
+    perception: torch.Tensor,
+    reasoning: torch.Tensor,
+    in_band: torch.Tensor,
+    g_perc: float,
+    g_reas: float,
+    strategy: str = "A",
+    beta: float = 0.8,
+    target: str = "both",
+) -> torch.Tensor:
+    """Gain of every head from its class (eq. 6 and Appendix B), on tensors of any shape.
+
+    Args:
+        perception, reasoning: bool masks of identified heads.
+        in_band: bool mask of heads inside either layer band (same shape or broadcastable).
+        g_perc, g_reas: gains of enhanced perception / reasoning heads. A head in both classes
+            (only possible when tau_reas >= tau_perc) gets ``g_perc * g_reas``.
+        strategy: ``"A"``-``"D"`` (see :data:`STRATEGIES`).
+        beta: attenuation factor of strategies B-D.
+        target: which classes are enhanced (``"perception"`` / ``"reasoning"`` for the
+            one-class ablations); heads of a class not enhanced keep 1.
+
+    Returns:
+        float32 gains shaped like ``perception``.
+    """
+    identified = perception | reasoning
+    enhance_perc = perception if target in ("both", "perception") else torch.zeros_like(perception)
+    enhance_reas = reasoning if target in ("both", "reasoning") else torch.zeros_like(reasoning)
+    one = torch.ones(perception.shape, dtype=torch.float32, device=perception.device)
+    if strategy == "C":
+        base = torch.where(identified, one, one * beta)
+    elif strategy in ("B", "D"):
+        base = torch.where(in_band & ~identified, one * beta, one)
+    else:
+        base = one
+    if strategy == "B":
+        return base
+    enhanced = torch.where(enhance_perc, one * g_perc, one) * torch.where(enhance_reas, one * g_reas, one)
+    return base * enhanced
+
+
+@dataclass(frozen=True)
+class Gains:
+    """Static per-head gains applied to ``hook_z`` (each head's output before ``o_proj``).
+
+    Attributes:
+        values: float32 [n_layers, n_heads]; 1 leaves a head unchanged.
+    """
+
+    values: torch.Tensor
+
+    def __post_init__(self) -> None:
+        values = torch.as_tensor(self.values, dtype=torch.float32).detach().cpu()
+        if values.dim() != 2:
+            raise FacLensError(f"Gains.values must be [n_layers, n_heads], got {tuple(values.shape)}")
+        if not bool(torch.isfinite(values).all()) or bool((values <= 0).any()):
+            raise FacLensError("gains must be finite and > 0 (1 leaves a head unchanged)")
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def ones(cls, n_layers: int, n_heads: int) -> "Gains":
+        return cls(torch.ones(n_layers, n_heads))
+
+    @classmethod
+    def from_selection(
+        cls,
+        selection: HeadSelection,
+        g_perc: float = 1.0,
+        g_reas: float = 1.0,
+        strategy: str = "A",
+        beta: float = 0.8,
+        target: str = "both",
+    ) -> "Gains":
+        """Gains of eq. 6 (strategy A) or an Appendix B alternative, from identified heads."""
+        check_gain("g_perc", g_perc)
+        check_gain("g_reas", g_reas)
+        check_gain("beta", beta)
+        check_strategy(strategy, target)
+        return cls(
+            strategy_gains(
+                selection.perception,
+                selection.reasoning,
+                selection.in_band,
+                g_perc,
+                g_reas,
+                strategy,
+                beta,
+                target,
+            )
+        )
+
+    @property
+    def n_layers(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def is_identity(self) -> bool:
+        return bool((self.values == 1).all())
+
+    def check_model(self, n_layers: int, n_heads: int) -> None:
+        if tuple(self.values.shape) != (n_layers, n_heads):
+            raise FacLensError(
+                f"gains are shaped {tuple(self.values.shape)} but the model has "
+                f"[n_layers, n_heads] = [{n_layers}, {n_heads}]; build them from this model's ratios"
+            )

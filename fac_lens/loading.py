@@ -1,0 +1,149 @@
+"""``fl.load``: wrap a multimodal HF model in a transformer-lens bridge, offline."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._tl_guard import adapter_registered, no_runtime_installs
+from .architectures import spec_for
+from .attention_probe import ATTENTION_NAME, ensure_registered
+from .errors import FacLensError
+from .lens_model import LensModel
+
+
+def load(
+    source: str | os.PathLike | nn.Module,
+    device: str | torch.device | None = "cpu",
+    dtype: torch.dtype | str | None = None,
+    processor: Any = None,
+) -> LensModel:
+    """Wrap a multimodal model in a ``TransformerBridge``.
+
+    Never installs packages and never touches the network: a hub id works only when its files are
+    in the local HF cache.
+
+    Args:
+        source: a local checkpoint directory, a hub id already in the local cache, or a
+            ``PreTrainedModel`` (wrapped in place; no tokenizer or processor needed).
+        device: where the model runs; None leaves a given model where it is.
+        dtype: e.g. ``torch.bfloat16`` or ``"bfloat16"``; None keeps the checkpoint's dtype.
+        processor: a processor to use instead of loading one from ``source``.
+
+    Returns:
+        A :class:`LensModel`. Its text attention runs SDPA by default; fac_lens switches to other
+        attention functions only inside its own calls.
+
+    Raises:
+        FacLensError: unsupported architecture (lists the supported ones), missing files.
+    """
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if isinstance(source, nn.Module):
+        hf = source
+        if getattr(hf, "config", None) is None:
+            raise FacLensError("fl.load got a module without .config; pass a transformers PreTrainedModel")
+        if device is not None or dtype is not None:
+            hf.to(device=device, dtype=dtype)
+    else:
+        hf, loaded_processor = _from_files(str(source), device, dtype)
+        processor = processor if processor is not None else loaded_processor
+    return _wrap(hf, processor)
+
+
+def _architecture_of(config: Any) -> str:
+    names = getattr(config, "architectures", None) or []
+    if names:
+        return names[0]
+    from transformers import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    name = MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(config.model_type)
+    if name is None:
+        raise FacLensError(
+            f"cannot tell the architecture of model_type {config.model_type!r}: the config has no "
+            "'architectures' field; add it (e.g. ['Qwen2_5_VLForConditionalGeneration'])"
+        )
+    return name
+
+
+def _from_files(source: str, device: Any, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
+    import transformers
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
+    except OSError as error:
+        raise FacLensError(
+            f"no model config found for {source!r}: pass a local checkpoint directory, or a hub "
+            "id whose files are already in the local HF cache (fac_lens never downloads)"
+        ) from error
+    architecture = _architecture_of(config)
+    spec = spec_for(architecture)
+    model_class = getattr(transformers, spec.hf_architecture)
+    hf = model_class.from_pretrained(
+        source, dtype=dtype if dtype is not None else "auto", local_files_only=True
+    )
+    if device is not None:
+        hf.to(device)
+    return hf, _load_processor(source, spec)
+
+
+def _load_processor(source: str, spec) -> Any:
+    """The checkpoint's processor, or a torchvision-free equivalent, or None."""
+    from transformers import AutoProcessor
+
+    with no_runtime_installs():
+        try:
+            return AutoProcessor.from_pretrained(source, local_files_only=True)
+        except Exception:
+            pass
+        if spec.fallback_processor is not None:
+            try:
+                return spec.fallback_processor(source)
+            except Exception:
+                return None
+    return None
+
+
+def _wrap(hf: nn.Module, processor: Any) -> LensModel:
+    from transformer_lens.model_bridge.sources import build_bridge_from_module
+
+    architecture = _architecture_of(hf.config)
+    spec = spec_for(architecture)
+    if not getattr(hf.config, "architectures", None):
+        hf.config.architectures = [architecture]
+    if getattr(hf, "_fac_lens_bridged", False):
+        raise FacLensError(
+            "this model object is already wrapped by fl.load (the bridge edits it in place); "
+            "reuse that LensModel, or load a fresh copy"
+        )
+    ensure_registered()
+    vision_config = spec.vision_config(hf)
+    vision_attention = getattr(vision_config, "_attn_implementation", None)
+    param_names = dict(hf.state_dict(keep_vars=True))
+    hf.eval()
+    with no_runtime_installs(), adapter_registered(spec.hf_architecture, spec.adapter_class):
+        bridge = build_bridge_from_module(hf, spec.hf_architecture, hf_config=hf.config)
+    # The bridge forces eager everywhere; only pattern reads need it (DESIGN.md section 6).
+    spec.text_config(hf)._attn_implementation = ATTENTION_NAME
+    if vision_config is not None and vision_attention is not None:
+        vision_config._attn_implementation = vision_attention
+    text = spec.text_config(hf)
+    n_heads = int(text.num_attention_heads)
+    model = LensModel(
+        bridge=bridge,
+        hf=hf,
+        processor=processor,
+        spec=spec,
+        n_layers=int(text.num_hidden_layers),
+        n_heads=n_heads,
+        d_head=int(getattr(text, "head_dim", None) or text.hidden_size // n_heads),
+        n_kv_heads=int(getattr(text, "num_key_value_heads", None) or n_heads),
+        image_token_id=spec.image_token_id(hf),
+        _param_names=param_names,
+    )
+    hf.__dict__["_fac_lens_bridged"] = True
+    return model

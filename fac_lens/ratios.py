@@ -1,0 +1,177 @@
+"""Head-wise modality attention ratios S_v, S_t (paper eq. 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .attention_probe import ATTENTION_NAME, attached_probes, visual_mass
+from .errors import FacLensError
+from .lens_model import LensModel
+from .queries import Query, query_label, query_mask
+
+METHODS = ("indicator", "pattern")
+
+
+@dataclass(frozen=True)
+class HeadRatios:
+    """Visual attention ratio of every head, per sample.
+
+    Attributes:
+        per_sample: float32 [S, n_layers, n_heads]: S_v for each of S samples.
+        query: the query set the ratios average over (``"all"``, ``"last"``, ``"text"``, ``"mask"``).
+    """
+
+    per_sample: torch.Tensor
+    query: str = "all"
+
+    @property
+    def visual(self) -> torch.Tensor:
+        """[n_layers, n_heads] S_v, mean over samples."""
+        return self.per_sample.mean(0)
+
+    @property
+    def text(self) -> torch.Tensor:
+        """[n_layers, n_heads] S_t = 1 - S_v (image and text tokens partition the keys)."""
+        return 1.0 - self.visual
+
+    @property
+    def std(self) -> torch.Tensor:
+        """[n_layers, n_heads] spread of S_v over samples (0 for a single sample)."""
+        if self.n_samples < 2:
+            return torch.zeros_like(self.visual)
+        return self.per_sample.std(0)
+
+    @property
+    def n_samples(self) -> int:
+        return self.per_sample.shape[0]
+
+    @property
+    def n_layers(self) -> int:
+        return self.per_sample.shape[1]
+
+    @property
+    def n_heads(self) -> int:
+        return self.per_sample.shape[2]
+
+    def sample(self, index: int) -> "HeadRatios":
+        """The ratios of one sample."""
+        return HeadRatios(self.per_sample[index : index + 1], self.query)
+
+    def layer_trajectory(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer-wise visual ratio (Section 2.2): head-mean per sample, then mean and std over samples.
+
+        Returns:
+            (mean [n_layers], std [n_layers]).
+        """
+        per_layer = self.per_sample.mean(-1)  # [S, L]
+        std = per_layer.std(0) if self.n_samples > 1 else torch.zeros(self.n_layers)
+        return per_layer.mean(0), std
+
+    @staticmethod
+    def concat(items: Sequence["HeadRatios"]) -> "HeadRatios":
+        """Stack the samples of several results (same model, same query set)."""
+        if not items:
+            raise FacLensError("HeadRatios.concat needs at least one HeadRatios")
+        queries = {item.query for item in items}
+        if len(queries) > 1:
+            raise FacLensError(f"cannot concatenate ratios over different query sets {queries}")
+        return HeadRatios(torch.cat([item.per_sample for item in items]), items[0].query)
+
+
+def attention_ratios(
+    model: LensModel,
+    inputs: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    query: Query = "all",
+    method: str = "indicator",
+    progress: bool = True,
+) -> HeadRatios:
+    """Record S_v for every text-decoder head.
+
+    Args:
+        model: a loaded :class:`LensModel`.
+        inputs: HF kwargs for one batch, or an iterable of such dicts (one forward each, shown with
+            a progress bar; samples are concatenated).
+        query: the query set (see :func:`fac_lens.queries.query_mask`).
+        method: ``"indicator"`` (default): SDPA with an image-indicator value, O(N) memory, never
+            builds attention; ``"pattern"``: eager attention read at ``hook_pattern``, reduced as
+            each layer produces it (one layer's N x N at a time).
+
+    Returns:
+        :class:`HeadRatios` with one row per sample.
+    """
+    if method not in METHODS:
+        raise FacLensError(f"unknown method {method!r}; use one of {METHODS}")
+    if isinstance(inputs, Mapping):
+        return HeadRatios(_record(model, inputs, query, method), query_label(query))
+    batches = list(inputs)
+    if not batches:
+        raise FacLensError("attention_ratios got an empty list of inputs")
+    rows = [
+        _record(model, batch, query, method)
+        for batch in tqdm(batches, desc="attention ratios", disable=not progress)
+    ]
+    return HeadRatios(torch.cat(rows), query_label(query))
+
+
+def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: str) -> torch.Tensor:
+    """One forward; returns [B, n_layers, n_heads] float32 S_v."""
+    inputs = model.normalize(inputs)
+    ids = inputs["input_ids"]
+    qmask = query_mask(query, ids, inputs.get("attention_mask"), model.image_token_id)
+    key_is_image = (ids == model.image_token_id).float()
+    result = torch.full((ids.shape[0], model.n_layers, model.n_heads), float("nan"))
+    record = _record_pattern if method == "pattern" else _record_indicator
+    model.reset_state()
+    with torch.no_grad():
+        record(model, inputs, qmask, key_is_image, result)
+    model.reset_state()
+    if torch.isnan(result).any():
+        raise RuntimeError(
+            "some layers were not recorded: the text decoder's attention did not run through "
+            "fac_lens (was its attention implementation changed by hand?)"
+        )
+    return result
+
+
+def _record_indicator(model, inputs, qmask, key_is_image, result) -> None:
+    n_query = qmask.shape[1]
+    rows = qmask.any(0).nonzero().flatten()
+    rows = None if len(rows) == n_query else rows
+    weights = (qmask if rows is None else qmask[:, rows]).float()  # [B, R]
+    weights = weights / weights.sum(1, keepdim=True)
+
+    def make_probe(layer: int):
+        def probe(module, query, key, attention_mask, scaling):
+            if query.shape[2] != n_query:
+                return  # a pass with other queries (not this recording)
+            mass = visual_mass(module, query, key, attention_mask, scaling, key_is_image, rows)
+            mass = torch.nan_to_num(mass)  # fully masked (padding) rows carry no weight
+            result[:, layer] = (mass * weights[..., None].to(mass.device)).sum(1).cpu()
+
+        return probe
+
+    with model.attention_implementation(ATTENTION_NAME), attached_probes(
+        model.attention_modules, make_probe
+    ):
+        model.spec.multimodal_core(model.hf)(**inputs)
+
+
+def _record_pattern(model, inputs, qmask, key_is_image, result) -> None:
+    weights = qmask.float()
+    weights = weights / weights.sum(1, keepdim=True)  # [B, N]
+
+    def make_hook(layer: int):
+        def hook(pattern: torch.Tensor, hook) -> None:  # pattern [B, H, Q, K]
+            mass = (pattern.float() * key_is_image[:, None, None, :].to(pattern.device)).sum(-1)
+            mass = torch.nan_to_num(mass)
+            result[:, layer] = (mass * weights[:, None, :].to(mass.device)).sum(-1).cpu()
+
+        return hook
+
+    hooks = [(f"blocks.{layer}.attn.hook_pattern", make_hook(layer)) for layer in range(model.n_layers)]
+    with model.attention_implementation("eager"), model.bridge.hooks(fwd_hooks=hooks):
+        model.spec.multimodal_core(model.hf)(**inputs, output_attentions=False)

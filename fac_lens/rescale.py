@@ -1,0 +1,205 @@
+"""``fl.rescale``: class-conditioned rescaling of head outputs before ``o_proj`` (eqs. 6-7)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from .attention_probe import ATTENTION_NAME, attached_probes, visual_mass
+from .config import FacConfig
+from .errors import FacLensError
+from .gains import Gains, strategy_gains
+from .lens_model import LensModel
+from .queries import query_mask
+from .selection import HeadSelection, classify, identify_heads
+
+
+@dataclass
+class RescaleHandle:
+    """What a ``rescale`` block yields.
+
+    Attributes:
+        gains: the static gains (static mode), else None.
+        config: the dynamic config (dynamic mode), else None.
+        pass_ratios: dynamic mode: one float32 [B, n_layers, n_heads] S_v tensor per forward pass
+            (prefill, then each decoding step), as used for that pass's identification.
+    """
+
+    gains: Gains | None = None
+    config: FacConfig | None = None
+    _passes: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    @property
+    def pass_ratios(self) -> list[torch.Tensor]:
+        return [p.detach().cpu() for p in self._passes]
+
+    def selection(self, pass_index: int, sample: int = 0) -> HeadSelection:
+        """The heads the dynamic mode identified in one forward pass (a ``"token"`` query
+        reports the mean over that pass's positions)."""
+        if self.config is None:
+            raise FacLensError("selection() is for dynamic rescaling (a FacConfig)")
+        visual = self.pass_ratios[pass_index][sample]
+        c = self.config
+        return identify_heads(visual, c.l_perc, c.l_reas, c.tau_perc, c.tau_reas)
+
+
+@contextmanager
+def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[RescaleHandle]:
+    """Rescale head outputs inside the block; any forward of the model is affected.
+
+    ``model.hf(...)``, ``model.hf.generate(...)`` and ``model.bridge(...)`` all run rescaled.
+    On exit (normal or by an exception) every hook and probe is removed and the model computes
+    exactly what it computed before.
+
+    Args:
+        model: a loaded :class:`LensModel`.
+        gains_or_config: :class:`Gains` for static per-head gains, or a :class:`FacConfig` for
+            the paper-faithful dynamic mode: every forward pass (prefill and each decoding step
+            with the KV cache) measures each head's S_v from its own attention over
+            ``config.query``, identifies heads (eq. 5) and rescales them in the same pass.
+
+    Raises:
+        FacLensError: gains of the wrong shape, boundaries outside the model, etc. Nothing is
+            changed when it is raised.
+    """
+    if isinstance(gains_or_config, Gains):
+        gains_or_config.check_model(model.n_layers, model.n_heads)
+        handle = RescaleHandle(gains=gains_or_config)
+        with model.bridge.hooks(fwd_hooks=_static_hooks(model, gains_or_config)):
+            yield handle
+    elif isinstance(gains_or_config, FacConfig):
+        gains_or_config.check_model(model.n_layers)
+        handle = RescaleHandle(config=gains_or_config)
+        with _dynamic(model, gains_or_config, handle):
+            yield handle
+    else:
+        raise FacLensError(
+            f"rescale needs fl.Gains (static) or fl.FacConfig (dynamic), got "
+            f"{type(gains_or_config).__name__}"
+        )
+
+
+def _static_hooks(model: LensModel, gains: Gains) -> list:
+    hooks = []
+    for layer in range(model.n_layers):
+        row = gains.values[layer]
+        if bool((row == 1).all()):
+            continue
+        scale = row.to(model.device, model.dtype)[None, None, :, None]  # [1, 1, H, 1]
+
+        def hook(z: torch.Tensor, hook, scale=scale) -> torch.Tensor:  # z [B, pos, H, D]
+            return z * scale
+
+        hooks.append((f"blocks.{layer}.attn.hook_z", hook))
+    return hooks
+
+
+class _DynamicState:
+    """Per-pass bookkeeping of the dynamic mode: image keys so far, query rows, pending gains."""
+
+    def __init__(self, model: LensModel, config: FacConfig, handle: RescaleHandle):
+        self.model = model
+        self.config = config
+        self.handle = handle
+        self.key_is_image: torch.Tensor | None = None  # [B, K] float
+        self.query_rows: torch.Tensor | None = None  # [B, Q] float weights, None for "token"
+        self.pending: dict[int, torch.Tensor] = {}
+        self.current: torch.Tensor | None = None
+
+    def start_pass(self, module, args, kwargs) -> None:
+        """Forward pre-hook on the multimodal core: read ``input_ids`` of this pass."""
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            raise FacLensError(
+                "dynamic rescaling reads image positions from input_ids; this forward passed "
+                "inputs_embeds only"
+            )
+        cache = kwargs.get("past_key_values")
+        past = int(cache.get_seq_length()) if cache is not None else 0
+        new_image = (ids == self.model.image_token_id).float()
+        if past == 0 or self.key_is_image is None:
+            self.key_is_image = new_image
+        else:
+            self.key_is_image = torch.cat([self.key_is_image[:, :past], new_image], dim=1)
+        n_query = ids.shape[1]
+        mask = kwargs.get("attention_mask")
+        mask = mask[:, -n_query:] if mask is not None and mask.dim() == 2 else None
+        if self.config.query == "token":
+            self.query_rows = None
+        else:
+            selected = query_mask(self.config.query, ids, mask, self.model.image_token_id).float()
+            self.query_rows = selected / selected.sum(1, keepdim=True)
+        self.pending.clear()
+        self.current = torch.zeros(ids.shape[0], self.model.n_layers, self.model.n_heads, device=ids.device)
+        self.handle._passes.append(self.current)
+
+    def make_probe(self, layer: int):
+        config = self.config
+        in_band = torch.tensor(layer <= config.l_perc or layer >= config.l_reas)
+
+        def probe(module, query, key, attention_mask, scaling) -> None:
+            if self.key_is_image is None or self.key_is_image.shape[1] != key.shape[2]:
+                raise RuntimeError(
+                    "dynamic rescaling lost track of image positions (keys "
+                    f"{key.shape[2]}, tracked {None if self.key_is_image is None else self.key_is_image.shape[1]}); "
+                    "run forwards of the multimodal model itself (model.hf or model.hf.model)"
+                )
+            if self.query_rows is None:  # "token": each position decides for itself
+                visual = torch.nan_to_num(
+                    visual_mass(module, query, key, attention_mask, scaling, self.key_is_image)
+                )  # [B, Q, H]
+                self.current[:, layer] = visual.mean(1)
+            else:
+                weights = self.query_rows  # [B, Q]
+                rows = weights.any(0).nonzero().flatten() if weights.shape[1] > 1 else None
+                if rows is not None and len(rows) == weights.shape[1]:
+                    rows = None
+                mass = visual_mass(module, query, key, attention_mask, scaling, self.key_is_image, rows)
+                chosen = weights if rows is None else weights[:, rows]
+                visual = (torch.nan_to_num(mass) * chosen[..., None]).sum(1)  # [B, H]
+                self.current[:, layer] = visual
+            perception, reasoning = classify(
+                visual, layer, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas
+            )
+            self.pending[layer] = strategy_gains(
+                perception,
+                reasoning,
+                in_band.to(visual.device),
+                config.g_perc,
+                config.g_reas,
+                config.strategy,
+                config.beta,
+                config.target,
+            )
+
+        return probe
+
+    def make_hook(self, layer: int):
+        def hook(z: torch.Tensor, hook) -> torch.Tensor:  # z [B, pos, H, D]
+            gains = self.pending.pop(layer, None)
+            if gains is None:
+                raise RuntimeError(
+                    f"layer {layer}: no gains were computed in this pass (the text attention did "
+                    "not run through fac_lens's attention function)"
+                )
+            gains = gains.to(z.dtype)
+            return z * (gains[:, None, :, None] if gains.dim() == 2 else gains[..., None])
+
+        return hook
+
+
+@contextmanager
+def _dynamic(model: LensModel, config: FacConfig, handle: RescaleHandle) -> Iterator[None]:
+    state = _DynamicState(model, config, handle)
+    hooks = [(f"blocks.{layer}.attn.hook_z", state.make_hook(layer)) for layer in range(model.n_layers)]
+    core = model.spec.multimodal_core(model.hf)
+    with ExitStack() as stack:
+        stack.enter_context(model.attention_implementation(ATTENTION_NAME))
+        pre_hook = core.register_forward_pre_hook(state.start_pass, with_kwargs=True)
+        stack.callback(pre_hook.remove)
+        stack.enter_context(attached_probes(model.attention_modules, state.make_probe))
+        stack.enter_context(model.bridge.hooks(fwd_hooks=hooks))
+        yield

@@ -1,0 +1,165 @@
+"""Tiny random-weight models of the supported architectures, built from configs in code.
+
+Same structure as real checkpoints (Qwen2.5-VL: windowed ViT, patch merger, mRoPE GQA decoder;
+LLaVA: CLIP tower, projector, Llama GQA decoder) at a size that runs in milliseconds on a CPU.
+Used by the tests, the benchmarks and the demo; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+VOCAB = 320
+QWEN_IMAGE, QWEN_VIDEO, QWEN_VISION_START, QWEN_VISION_END = 300, 301, 302, 303
+LLAVA_IMAGE = 310
+
+
+def _seeded(seed: int):
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    return generator_state
+
+
+def tiny_qwen2_5_vl(
+    seed: int = 0,
+    n_layers: int = 4,
+    n_heads: int = 4,
+    n_kv_heads: int = 2,
+    d_head: int = 16,
+    dtype: torch.dtype = torch.float32,
+):
+    """A random ``Qwen2_5_VLForConditionalGeneration`` (eval mode)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    hidden = n_heads * d_head
+    half = d_head // 2
+    section = [half - 2 * (half // 3), half // 3, half // 3]  # mRoPE: temporal, height, width
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=56,
+            fullatt_block_indexes=[1],
+        ),
+        text_config=dict(
+            vocab_size=VOCAB,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=n_kv_heads,
+            max_position_embeddings=1024,
+            rope_scaling={"type": "mrope", "mrope_section": section},
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+        image_token_id=QWEN_IMAGE,
+        video_token_id=QWEN_VIDEO,
+        vision_start_token_id=QWEN_VISION_START,
+        vision_end_token_id=QWEN_VISION_END,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
+    state = _seeded(seed)
+    try:
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    finally:
+        torch.random.set_rng_state(state)
+    return model.to(dtype).eval()
+
+
+def tiny_llava(
+    seed: int = 0,
+    n_layers: int = 3,
+    n_heads: int = 4,
+    n_kv_heads: int = 2,
+    d_head: int = 16,
+    dtype: torch.dtype = torch.float32,
+):
+    """A random ``LlavaForConditionalGeneration`` (CLIP tower, Llama decoder; eval mode)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    hidden = n_heads * d_head
+    config = LlavaConfig(
+        vision_config=dict(
+            model_type="clip_vision_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=28,
+            patch_size=7,
+            projection_dim=32,
+        ),
+        text_config=dict(
+            model_type="llama",
+            vocab_size=VOCAB,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=n_kv_heads,
+            max_position_embeddings=1024,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+        image_token_id=LLAVA_IMAGE,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+        pad_token_id=0,
+    )
+    config.architectures = ["LlavaForConditionalGeneration"]
+    state = _seeded(seed)
+    try:
+        model = LlavaForConditionalGeneration(config)
+    finally:
+        torch.random.set_rng_state(state)
+    return model.to(dtype).eval()
+
+
+def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict[str, torch.Tensor]:
+    """Raw HF kwargs for a tiny model: text, an image span, more text.
+
+    Qwen2.5-VL rows get real image grids (row ``b`` has a 4 x (4 + 2b) patch grid, so rows differ
+    in image size); LLaVA rows get one 28 x 28 image (16 tokens). ``padded=True`` left-pads
+    rows to different lengths.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    rows, extra = [], {}
+    is_qwen = hf.config.model_type == "qwen2_5_vl"
+    grids, pixels = [], []
+    for b in range(batch):
+        prefix = torch.randint(3, 250, (3 + (2 * b if padded else 0),), generator=generator).tolist()
+        suffix = torch.randint(3, 250, (6,), generator=generator).tolist()
+        if is_qwen:
+            grid = (1, 4, 4 + 2 * b) if padded else (1, 4, 4)
+            n_patches = grid[0] * grid[1] * grid[2]
+            grids.append(grid)
+            pixels.append(torch.randn(n_patches, 3 * 2 * 14 * 14, generator=generator))
+            image = [QWEN_VISION_START] + [QWEN_IMAGE] * (n_patches // 4) + [QWEN_VISION_END]
+        else:
+            pixels.append(torch.randn(1, 3, 28, 28, generator=generator))
+            image = [LLAVA_IMAGE] * 16
+        rows.append(prefix + image + suffix)
+    length = max(len(r) for r in rows)
+    input_ids = torch.zeros(batch, length, dtype=torch.long)
+    attention_mask = torch.zeros(batch, length, dtype=torch.long)
+    for b, row in enumerate(rows):
+        input_ids[b, length - len(row) :] = torch.tensor(row)
+        attention_mask[b, length - len(row) :] = 1
+    if is_qwen:
+        extra = {"pixel_values": torch.cat(pixels), "image_grid_thw": torch.tensor(grids)}
+    else:
+        extra = {"pixel_values": torch.cat(pixels)}
+    return {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
