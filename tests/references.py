@@ -1,0 +1,190 @@
+"""Independent references: plain HF copies and hand-written formulas, no fac_lens code path.
+
+Nothing here imports fac_lens. Each function takes an untouched HF model (``reference``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import transformers.models.llama.modeling_llama as modeling_llama
+import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl as modeling_qwen
+
+
+def with_mm_types(reference, inputs: dict) -> dict:
+    """Qwen2.5-VL needs mm_token_type_ids for its real mRoPE positions."""
+    out = dict(inputs)
+    if reference.config.model_type == "qwen2_5_vl":
+        out["mm_token_type_ids"] = (inputs["input_ids"] == reference.config.image_token_id).int()
+    return out
+
+
+def text_layers(reference):
+    return reference.model.language_model.layers
+
+
+def shape_of(reference) -> tuple[int, int, int]:
+    text = reference.config.text_config
+    n_heads = text.num_attention_heads
+    return text.num_hidden_layers, n_heads, text.hidden_size // n_heads
+
+
+def reference_attentions(reference, inputs: dict) -> list[torch.Tensor]:
+    """Eager attention of every text layer, [B, H, N, N] each, from output_attentions=True."""
+    reference.model.rope_deltas = None
+    with torch.no_grad():
+        out = reference(**with_mm_types(reference, inputs), output_attentions=True)
+    reference.model.rope_deltas = None
+    return list(out.attentions)
+
+
+def reference_query_mask(query, input_ids, attention_mask, image_token_id) -> torch.Tensor:
+    valid = attention_mask.bool()
+    if isinstance(query, torch.Tensor):
+        return query & valid
+    if query == "all":
+        return valid
+    if query == "text":
+        return valid & (input_ids != image_token_id)
+    # "last": left padding in these tests, so the last real token is the last column
+    mask = torch.zeros_like(valid)
+    for b in range(valid.shape[0]):
+        mask[b, int(valid[b].nonzero().max())] = True
+    return mask
+
+
+def reference_ratios(reference, inputs: dict, query) -> torch.Tensor:
+    """Paper eq. 4 by hand: [B, L, H] mean over the query set of the mass on image keys."""
+    attentions = reference_attentions(reference, inputs)
+    image = (inputs["input_ids"] == reference.config.image_token_id).double()
+    qmask = reference_query_mask(query, inputs["input_ids"], inputs["attention_mask"], reference.config.image_token_id)
+    batch, n_tokens = inputs["input_ids"].shape
+    n_layers, n_heads, _ = shape_of(reference)
+    out = torch.zeros(batch, n_layers, n_heads, dtype=torch.float64)
+    for layer, attn in enumerate(attentions):
+        for b in range(batch):
+            rows = qmask[b].nonzero().flatten()
+            for h in range(n_heads):
+                total = 0.0
+                for i in rows.tolist():
+                    total += float((attn[b, h, i].double() * image[b]).sum())
+                out[b, layer, h] = total / len(rows)
+    return out
+
+
+@contextlib.contextmanager
+def gated(reference, gates: torch.Tensor):
+    """Multiply each head's output by ``gates[l, h]`` right before o_proj (pre-hooks by hand)."""
+    n_layers, n_heads, d_head = shape_of(reference)
+    handles = []
+    for layer, block in enumerate(text_layers(reference)):
+
+        def pre_hook(module, args, layer=layer):
+            (x,) = args
+            shape = x.shape
+            heads = x.view(*shape[:-1], n_heads, d_head)
+            return ((heads * gates[layer].to(x.dtype)[:, None]).view(shape),)
+
+        handles.append(block.self_attn.o_proj.register_forward_pre_hook(pre_hook))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def fold_by_hand(reference, gains: torch.Tensor) -> None:
+    """Scale o_proj weight columns of head h in layer l by gains[l, h] (in place)."""
+    _, _, d_head = shape_of(reference)
+    with torch.no_grad():
+        for layer, block in enumerate(text_layers(reference)):
+            weight = block.self_attn.o_proj.weight  # [d_model, H * d_head]
+            for h in range(gains.shape[1]):
+                weight[:, h * d_head : (h + 1) * d_head] *= float(gains[layer, h])
+
+
+def reference_logits(reference, inputs: dict) -> torch.Tensor:
+    reference.model.rope_deltas = None
+    with torch.no_grad():
+        logits = reference(**with_mm_types(reference, inputs)).logits
+    reference.model.rope_deltas = None
+    return logits
+
+
+@contextlib.contextmanager
+def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str):
+    """The paper's implementation by hand: inside eager attention, measure S_v of this pass and
+    scale each identified head's output (strategy A), for every forward of ``reference``.
+
+    Args:
+        prompt_ids: [B, N0] prompt; generated keys (beyond N0) are text.
+        cfg: l_perc, l_reas, tau_perc, tau_reas, g_perc, g_reas.
+        query: "last", "all" or "token" (no padding in these tests).
+
+    Yields a list that collects the smallest |S_v - tau| seen (to check decisions are robust).
+    """
+    image = (prompt_ids == reference.config.image_token_id).float()
+    margins: list[float] = []
+    originals = {mod: mod.eager_attention_forward for mod in (modeling_qwen, modeling_llama)}
+
+    def make(original):
+        def patched(module, query_states, key_states, value_states, attention_mask, scaling, dropout=0.0, **kw):
+            out, weights = original(
+                module, query_states, key_states, value_states, attention_mask, scaling=scaling, dropout=dropout, **kw
+            )  # out [B, Q, H, D], weights [B, H, Q, K]
+            if getattr(module, "layer_idx", None) is None:  # the vision tower
+                return out, weights
+            n_keys = weights.shape[-1]
+            keys = torch.zeros(image.shape[0], n_keys)
+            keys[:, : min(n_keys, image.shape[1])] = image[:, :n_keys]
+            mass = (weights.float() * keys[:, None, None, :]).sum(-1)  # [B, H, Q]
+            if query == "last":
+                sv = mass[..., -1:]
+            elif query == "all":
+                sv = mass.mean(-1, keepdim=True)
+            else:
+                sv = mass
+            layer = module.layer_idx
+            perception = (layer <= cfg["l_perc"]) & (sv >= cfg["tau_perc"])
+            reasoning = (layer >= cfg["l_reas"]) & (sv <= cfg["tau_reas"])
+            margins.append(float(torch.minimum((sv - cfg["tau_perc"]).abs(), (sv - cfg["tau_reas"]).abs()).min()))
+            gain = 1.0 + (cfg["g_perc"] - 1.0) * perception.float() + (cfg["g_reas"] - 1.0) * reasoning.float()
+            return out * gain.permute(0, 2, 1)[..., None].to(out.dtype), weights
+
+        return patched
+
+    for mod, original in originals.items():
+        mod.eager_attention_forward = make(original)
+    try:
+        yield margins
+    finally:
+        for mod, original in originals.items():
+            mod.eager_attention_forward = original
+
+
+def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
+    """Step-by-step greedy decoding with the KV cache, positions written by hand. [1, steps]."""
+    inputs = with_mm_types(reference, inputs)
+    is_qwen = reference.config.model_type == "qwen2_5_vl"
+    reference.model.rope_deltas = None
+    tokens = []
+    with torch.no_grad():
+        out = reference(**inputs, use_cache=True)
+        cache = out.past_key_values
+        length = inputs["input_ids"].shape[1]
+        deltas = reference.model.rope_deltas if is_qwen else None
+        for _ in range(steps):
+            token = out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
+            tokens.append(token)
+            kwargs = dict(input_ids=token, past_key_values=cache, use_cache=True,
+                          attention_mask=torch.ones(token.shape[0], length + 1, dtype=torch.long))
+            if is_qwen:  # text positions continue from the mRoPE offset of the prompt
+                kwargs["position_ids"] = (torch.full((3, token.shape[0], 1), length) + deltas[None]).long()
+            else:
+                kwargs["position_ids"] = torch.full((token.shape[0], 1), length)
+            out = reference(**kwargs)
+            cache = out.past_key_values
+            length += 1
+    reference.model.rope_deltas = None
+    return torch.cat(tokens, dim=1)

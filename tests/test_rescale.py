@@ -1,0 +1,177 @@
+"""Static and dynamic rescaling, folding, and leaving the model exactly as it was."""
+
+import pytest
+import torch
+
+import fac_lens as fl
+from fac_lens.attention_probe import PROBE_ATTR
+from fac_lens.tiny import tiny_inputs
+from tests.references import dynamic_reference, fold_by_hand, gated, reference_logits, with_mm_types
+
+
+def random_gains(model, seed=0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return 0.5 + torch.rand(model.n_layers, model.n_heads, generator=generator)
+
+
+def logits(model, inputs):
+    """Logits at real (non-padding) positions: [n_real_tokens, vocab]."""
+    with torch.no_grad():
+        return model.forward(inputs).logits[inputs["attention_mask"].bool()]
+
+
+def ref_logits(reference, inputs):
+    return reference_logits(reference, inputs)[inputs["attention_mask"].bool()]
+
+
+def no_leftovers(model) -> bool:
+    hooks_left = any(
+        len(point._forward_hooks) or len(point._backward_hooks) or getattr(point, "fwd_hooks", None)
+        for point in model.bridge.hook_dict.values()
+    )
+    probes_left = any(PROBE_ATTR in module.__dict__ for module in model.attention_modules)
+    attention = model.spec.text_config(model.hf)._attn_implementation
+    return not hooks_left and not probes_left and attention == "fac_lens_sdpa"
+
+
+def test_bridged_model_matches_plain_hf(pair, batch):
+    model, reference = pair
+    torch.testing.assert_close(logits(model, batch), ref_logits(reference, batch), atol=1e-5, rtol=0)
+
+
+def test_static_equals_hand_folded_weights(pair, batch):
+    model, reference = pair
+    values = random_gains(model)
+    fold_by_hand(reference, values)
+    with fl.rescale(model, fl.Gains(values)):
+        rescaled = logits(model, batch)
+    torch.testing.assert_close(rescaled, ref_logits(reference, batch), atol=1e-5, rtol=0)
+
+
+def test_static_equals_gates_by_hand_and_fold_gains(pair, batch):
+    model, reference = pair
+    values = random_gains(model, seed=1)
+    with fl.rescale(model, fl.Gains(values)):
+        rescaled = logits(model, batch)
+    with gated(reference, values):
+        by_hand = ref_logits(reference, batch)
+    torch.testing.assert_close(rescaled, by_hand, atol=1e-5, rtol=0)
+    fl.fold_gains(model, fl.Gains(values))
+    torch.testing.assert_close(logits(model, batch), rescaled, atol=1e-5, rtol=0)
+
+
+def test_gains_change_output_and_ones_do_not(pair, batch):
+    model, _ = pair
+    base = logits(model, batch)
+    with fl.rescale(model, fl.Gains.ones(model.n_layers, model.n_heads)):
+        assert torch.equal(logits(model, batch), base)
+    values = torch.ones(model.n_layers, model.n_heads)
+    values[1, 2] = 1.3
+    with fl.rescale(model, fl.Gains(values)):
+        assert (logits(model, batch) - base).abs().max() > 1e-4
+
+
+def test_exit_restores_bit_identical_logits(pair, batch):
+    model, _ = pair
+    before = logits(model, batch)
+    with fl.rescale(model, fl.Gains(random_gains(model))):
+        logits(model, batch)
+    assert torch.equal(logits(model, batch), before) and no_leftovers(model)
+    cfg = fl.FacConfig(l_perc=1, l_reas=1, tau_perc=0.2, tau_reas=0.5, g_perc=1.5, g_reas=1.5)
+    with pytest.raises(KeyError):
+        with fl.rescale(model, cfg):
+            logits(model, batch)
+            raise KeyError("user code failed inside the block")
+    assert torch.equal(logits(model, batch), before) and no_leftovers(model)
+    with pytest.raises(RuntimeError):
+        with fl.rescale(model, fl.Gains(random_gains(model))):
+            raise RuntimeError
+    assert torch.equal(logits(model, batch), before) and no_leftovers(model)
+
+
+def test_nested_contexts_compose(pair, batch):
+    model, reference = pair
+    a, b = random_gains(model, 2), random_gains(model, 3)
+    with fl.rescale(model, fl.Gains(a)), fl.rescale(model, fl.Gains(b)):
+        both = logits(model, batch)
+    fold_by_hand(reference, a * b)
+    torch.testing.assert_close(both, ref_logits(reference, batch), atol=1e-5, rtol=0)
+    assert no_leftovers(model)
+
+
+def robust_config(model, reference, inputs, query):
+    """A dynamic config whose per-pass decisions are not within 1e-4 of a threshold."""
+    for tau_perc, tau_reas in ((0.25, 0.2), (0.3, 0.15), (0.35, 0.1), (0.2, 0.12), (0.4, 0.3)):
+        cfg = dict(l_perc=1, l_reas=1, tau_perc=tau_perc, tau_reas=tau_reas, g_perc=1.5, g_reas=0.6)
+        with dynamic_reference(reference, inputs["input_ids"], cfg, query) as margins:
+            reference_logits(reference, inputs)
+        if min(margins) > 1e-4:
+            return cfg
+    raise AssertionError("no robust thresholds found")
+
+
+@pytest.mark.parametrize("query", ["last", "all", "token"])
+def test_dynamic_equals_hand_written_eager_reference(pair, query):
+    model, reference = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=4)
+    cfg = robust_config(model, reference, inputs, query)
+    with dynamic_reference(reference, inputs["input_ids"], cfg, query):
+        expected = ref_logits(reference, inputs)
+    with fl.rescale(model, fl.FacConfig(**cfg, query=query)) as handle:
+        got = logits(model, inputs)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert (got - logits(model, inputs)).abs().max() > 1e-4  # something was rescaled
+    assert len(handle.pass_ratios) == 1
+    assert handle.selection(0).counts["total"] == model.n_layers * model.n_heads
+
+
+def test_dynamic_with_unit_gains_changes_nothing(pair, batch):
+    model, _ = pair
+    before = logits(model, batch)
+    cfg = fl.FacConfig(l_perc=1, l_reas=1, tau_perc=0.2, tau_reas=0.5)
+    with fl.rescale(model, cfg):
+        torch.testing.assert_close(logits(model, batch), before, atol=1e-6, rtol=0)
+
+
+def test_dynamic_pass_ratios_are_the_recorded_ratios(pair):
+    """In a prefill, the dynamic mode's S_v (query "all") equals fl.attention_ratios."""
+    model, _ = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=5)
+    ratios = fl.attention_ratios(model, inputs, query="all")
+    cfg = fl.FacConfig(l_perc=0, l_reas=model.n_layers - 1, tau_perc=1.0, tau_reas=0.0, query="all")
+    with fl.rescale(model, cfg) as handle:
+        logits(model, inputs)
+    torch.testing.assert_close(handle.pass_ratios[0], ratios.per_sample, atol=1e-6, rtol=0)
+
+
+def test_fold_then_save_loads_in_plain_transformers(pair, batch, tmp_path):
+    model, _ = pair
+    values = random_gains(model, 6)
+    with fl.rescale(model, fl.Gains(values)):
+        rescaled = logits(model, batch)
+    fl.fold_gains(model, fl.Gains(values))
+    model.save_pretrained(tmp_path)
+    import transformers
+
+    plain = getattr(transformers, model.spec.hf_architecture).from_pretrained(tmp_path).eval()
+    plain.config.text_config._attn_implementation = "sdpa"
+    with torch.no_grad():
+        reloaded = plain(**with_mm_types(plain, batch)).logits[batch["attention_mask"].bool()]
+    torch.testing.assert_close(reloaded, rescaled, atol=1e-5, rtol=0)
+
+
+def test_bad_rescale_input_leaves_model_untouched(pair, batch):
+    model, _ = pair
+    before = logits(model, batch)
+    with pytest.raises(fl.FacLensError, match="n_layers, n_heads"):
+        with fl.rescale(model, fl.Gains(torch.ones(model.n_layers + 1, model.n_heads))):
+            pass
+    with pytest.raises(fl.FacLensError, match="l_reas=99"):
+        with fl.rescale(model, fl.FacConfig(l_perc=0, l_reas=99, tau_perc=0.2, tau_reas=0.1)):
+            pass
+    with pytest.raises(fl.FacLensError, match="Gains"):
+        with fl.rescale(model, {"g_perc": 1.2}):
+            pass
+    with pytest.raises(fl.FacLensError, match="n_layers, n_heads"):
+        fl.fold_gains(model, fl.Gains(torch.ones(2, 2)))
+    assert torch.equal(logits(model, batch), before) and no_leftovers(model)
