@@ -11,7 +11,8 @@ exactly that sum for every query, in O(N) memory (DESIGN.md section 6).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import nn

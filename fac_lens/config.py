@@ -71,7 +71,7 @@ class FacConfig:
         """Raise if a boundary lies outside ``[0, n_layers - 1]``."""
         check_boundaries(n_layers, self.l_perc, self.l_reas, self.tau_perc, self.tau_reas)
 
-    def replace(self, **changes) -> "FacConfig":
+    def replace(self, **changes) -> FacConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
@@ -91,7 +91,7 @@ class FacConfig:
         )
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "FacConfig":
+    def preset(cls, name: str, **overrides) -> FacConfig:
         """The paper's Table 5 settings for a model (case and punctuation ignored).
 
         Names: ``"Kimi-VL-A3B-Thinking"``, ``"Ocean-R1-7B-Instruct"``, ``"R1-Onevision"``; short

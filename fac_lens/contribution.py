@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -91,22 +92,24 @@ def contribution_map(
         )
     n_tokens = ids.shape[1]
     positions = _positions(position, n_tokens)
-    targets = _targets(
-        target, positions, ids[0], n_tokens, int(model.spec.text_config(model.hf).vocab_size)
+    targets = _targets(target, positions, ids[0], n_tokens, int(model.spec.text_config(model.hf).vocab_size))
+    gate_dtype = torch.promote_types(model.dtype, torch.float32)
+    gates = torch.ones(
+        model.n_layers, model.n_heads, dtype=gate_dtype, device=model.device, requires_grad=True
     )
-    gates = torch.ones(model.n_layers, model.n_heads, dtype=torch.float32, device=model.device, requires_grad=True)
     hooks = [(f"blocks.{layer}.attn.hook_z", _gate_hook(gates, layer)) for layer in range(model.n_layers)]
     model.reset_state()
     try:
         with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
             logits = model.hf(**inputs, use_cache=False).logits[0]  # [N, V]
             index = torch.tensor(positions, device=logits.device)
-            log_probs = torch.log_softmax(logits[index].float(), dim=-1)
+            scored = logits[index]
+            log_probs = torch.log_softmax(scored.to(torch.promote_types(scored.dtype, torch.float32)), dim=-1)
             losses = -log_probs[torch.arange(len(targets)), torch.tensor(targets, device=logits.device)]
             per_token = []
             for t in tqdm(range(len(targets)), desc="contribution", disable=not progress or len(targets) < 2):
                 (grad,) = torch.autograd.grad(losses[t], gates, retain_graph=t < len(targets) - 1)
-                per_token.append(grad.detach().cpu())
+                per_token.append(grad.detach().float().cpu())
     finally:
         model.reset_state()
     stacked = torch.stack(per_token)  # [T, L, H]
@@ -116,7 +119,7 @@ def contribution_map(
         targets=tuple(targets),
         positions=tuple(positions),
         per_token=stacked,
-        loss=losses.detach().cpu(),
+        loss=losses.detach().float().cpu(),
     )
 
 
@@ -144,9 +147,7 @@ def _positions(position: int | Sequence[int] | slice, n_tokens: int) -> list[int
     return out
 
 
-def _targets(
-    target, positions: list[int], ids: torch.Tensor, n_tokens: int, vocab_size: int
-) -> list[int]:
+def _targets(target, positions: list[int], ids: torch.Tensor, n_tokens: int, vocab_size: int) -> list[int]:
     if target is None:
         if max(positions) >= n_tokens - 1:
             raise FacLensError(

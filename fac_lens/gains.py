@@ -91,7 +91,7 @@ class Gains:
         object.__setattr__(self, "values", values)
 
     @classmethod
-    def ones(cls, n_layers: int, n_heads: int) -> "Gains":
+    def ones(cls, n_layers: int, n_heads: int) -> Gains:
         return cls(torch.ones(n_layers, n_heads))
 
     @classmethod
@@ -103,7 +103,7 @@ class Gains:
         strategy: str = "A",
         beta: float = 0.8,
         target: str = "both",
-    ) -> "Gains":
+    ) -> Gains:
         """Gains of eq. 6 (strategy A) or an Appendix B alternative, from identified heads."""
         check_gain("g_perc", g_perc)
         check_gain("g_reas", g_reas)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -128,9 +129,7 @@ class LensModel:
             start, end = "<|vision_start|>", "<|vision_end|>"
         return f"{start or ''}{token}{end or ''}"
 
-    def normalize(
-        self, inputs: Mapping[str, Any], require_image: bool = True
-    ) -> dict[str, torch.Tensor]:
+    def normalize(self, inputs: Mapping[str, Any], require_image: bool = True) -> dict[str, torch.Tensor]:
         """Check and complete a dict of HF kwargs; move tensors to the model's device.
 
         Raises:

@@ -20,6 +20,7 @@ def load(
     device: str | torch.device | None = "cpu",
     dtype: torch.dtype | str | None = None,
     processor: Any = None,
+    cache_dir: str | None = None,
 ) -> LensModel:
     """Wrap a multimodal model in a ``TransformerBridge``.
 
@@ -32,6 +33,7 @@ def load(
         device: where the model runs; None leaves a given model where it is.
         dtype: e.g. ``torch.bfloat16`` or ``"bfloat16"``; None keeps the checkpoint's dtype.
         processor: a processor to use instead of loading one from ``source``.
+        cache_dir: the HF cache to look in for hub ids (default: the standard HF cache).
 
     Returns:
         A :class:`LensModel`. Its text attention runs SDPA by default; fac_lens switches to other
@@ -49,7 +51,7 @@ def load(
         if device is not None or dtype is not None:
             hf.to(device=device, dtype=dtype)
     else:
-        hf, loaded_processor = _from_files(str(source), device, dtype)
+        hf, loaded_processor = _from_files(str(source), device, dtype, cache_dir)
         processor = processor if processor is not None else loaded_processor
     return _wrap(hf, processor)
 
@@ -58,7 +60,7 @@ def _architecture_of(config: Any) -> str:
     names = getattr(config, "architectures", None) or []
     if names:
         return names[0]
-    from transformers import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     name = MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(config.model_type)
     if name is None:
@@ -69,13 +71,15 @@ def _architecture_of(config: Any) -> str:
     return name
 
 
-def _from_files(source: str, device: Any, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
+def _from_files(
+    source: str, device: Any, dtype: torch.dtype | None, cache_dir: str | None
+) -> tuple[nn.Module, Any]:
     import transformers
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(source, local_files_only=True)
-    except OSError as error:
+        config = AutoConfig.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
+    except (OSError, ValueError) as error:
         raise FacLensError(
             f"no model config found for {source!r}: pass a local checkpoint directory, or a hub "
             "id whose files are already in the local HF cache (fac_lens never downloads)"
@@ -84,25 +88,25 @@ def _from_files(source: str, device: Any, dtype: torch.dtype | None) -> tuple[nn
     spec = spec_for(architecture)
     model_class = getattr(transformers, spec.hf_architecture)
     hf = model_class.from_pretrained(
-        source, dtype=dtype if dtype is not None else "auto", local_files_only=True
+        source, dtype=dtype if dtype is not None else "auto", local_files_only=True, cache_dir=cache_dir
     )
     if device is not None:
         hf.to(device)
-    return hf, _load_processor(source, spec)
+    return hf, _load_processor(source, spec, cache_dir)
 
 
-def _load_processor(source: str, spec) -> Any:
+def _load_processor(source: str, spec, cache_dir: str | None) -> Any:
     """The checkpoint's processor, or a torchvision-free equivalent, or None."""
     from transformers import AutoProcessor
 
     with no_runtime_installs():
         try:
-            return AutoProcessor.from_pretrained(source, local_files_only=True)
+            return AutoProcessor.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
         except Exception:
             pass
         if spec.fallback_processor is not None:
             try:
-                return spec.fallback_processor(source)
+                return spec.fallback_processor(source, cache_dir=cache_dir)
             except Exception:
                 return None
     return None
@@ -111,7 +115,7 @@ def _load_processor(source: str, spec) -> Any:
 def _wrap(hf: nn.Module, processor: Any) -> LensModel:
     from transformer_lens.model_bridge.sources import build_bridge_from_module
 
-    architecture = _architecture_of(hf.config)
+    architecture = type(hf).__name__
     spec = spec_for(architecture)
     if not getattr(hf.config, "architectures", None):
         hf.config.architectures = [architecture]

@@ -8,7 +8,8 @@ and (PIL) image processor.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import BatchFeature
@@ -33,7 +34,7 @@ class QwenVLProcessor:
         self.chat_template = chat_template or getattr(tokenizer, "chat_template", None)
 
     @classmethod
-    def from_pretrained(cls, path: str, **kwargs) -> "QwenVLProcessor":
+    def from_pretrained(cls, path: str, **kwargs) -> QwenVLProcessor:
         """Load tokenizer and image processor from a local checkpoint directory (no network)."""
         from transformers import AutoImageProcessor, AutoTokenizer
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 
 from .errors import FacLensError
 
 QUERY_SETS = ("all", "last", "text")
-Query = Union[str, torch.Tensor]
+Query = str | torch.Tensor
 
 
 def query_mask(
@@ -29,9 +27,7 @@ def query_mask(
         image_token_id: id of image tokens.
     """
     valid = (
-        attention_mask.bool()
-        if attention_mask is not None
-        else torch.ones_like(input_ids, dtype=torch.bool)
+        attention_mask.bool() if attention_mask is not None else torch.ones_like(input_ids, dtype=torch.bool)
     )
     if isinstance(query, torch.Tensor):
         if query.dtype != torch.bool or query.shape != input_ids.shape:

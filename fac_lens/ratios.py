@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -57,7 +58,7 @@ class HeadRatios:
     def n_heads(self) -> int:
         return self.per_sample.shape[2]
 
-    def sample(self, index: int) -> "HeadRatios":
+    def sample(self, index: int) -> HeadRatios:
         """The ratios of one sample."""
         return HeadRatios(self.per_sample[index : index + 1], self.query)
 
@@ -72,7 +73,7 @@ class HeadRatios:
         return per_layer.mean(0), std
 
     @staticmethod
-    def concat(items: Sequence["HeadRatios"]) -> "HeadRatios":
+    def concat(items: Sequence[HeadRatios]) -> HeadRatios:
         """Stack the samples of several results (same model, same query set)."""
         if not items:
             raise FacLensError("HeadRatios.concat needs at least one HeadRatios")
@@ -154,9 +155,7 @@ def _record_indicator(model, inputs, qmask, key_is_image, result) -> None:
 
         return probe
 
-    with model.attention_implementation(ATTENTION_NAME), attached_probes(
-        model.attention_modules, make_probe
-    ):
+    with model.attention_implementation(ATTENTION_NAME), attached_probes(model.attention_modules, make_probe):
         model.spec.multimodal_core(model.hf)(**inputs)
 
 

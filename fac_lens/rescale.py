@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 
@@ -77,8 +77,7 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
             yield handle
     else:
         raise FacLensError(
-            f"rescale needs fl.Gains (static) or fl.FacConfig (dynamic), got "
-            f"{type(gains_or_config).__name__}"
+            f"rescale needs fl.Gains (static) or fl.FacConfig (dynamic), got {type(gains_or_config).__name__}"
         )
 
 

@@ -10,9 +10,7 @@ from .errors import FacLensError
 from .ratios import HeadRatios
 
 
-def check_boundaries(
-    n_layers: int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float
-) -> None:
+def check_boundaries(n_layers: int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float) -> None:
     """Raise a :class:`FacLensError` naming the bad value and the allowed range."""
     for name, value in (("l_perc", l_perc), ("l_reas", l_reas)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= n_layers - 1:
@@ -26,7 +24,12 @@ def check_boundaries(
 
 
 def classify(
-    visual: torch.Tensor, layer: torch.Tensor | int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float
+    visual: torch.Tensor,
+    layer: torch.Tensor | int,
+    l_perc: int,
+    l_reas: int,
+    tau_perc: float,
+    tau_reas: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 5 on any tensor of S_v values.
 
@@ -137,9 +140,7 @@ def identify_heads(
     """
     visual = ratios.visual if isinstance(ratios, HeadRatios) else torch.as_tensor(ratios)
     if visual.dim() != 2:
-        raise FacLensError(
-            f"identify_heads needs S_v shaped [n_layers, n_heads], got {tuple(visual.shape)}"
-        )
+        raise FacLensError(f"identify_heads needs S_v shaped [n_layers, n_heads], got {tuple(visual.shape)}")
     check_boundaries(visual.shape[0], l_perc, l_reas, tau_perc, tau_reas)
     layer = torch.arange(visual.shape[0], device=visual.device)[:, None]
     perception, reasoning = classify(visual, layer, l_perc, l_reas, tau_perc, tau_reas)

@@ -163,3 +163,83 @@ def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict
     else:
         extra = {"pixel_values": torch.cat(pixels)}
     return {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
+
+
+WORDS = (
+    "what color is the shape how many objects are there a an red green blue yellow gray purple "
+    "cube sphere cylinder small large left right of to same as yes no answer think </think> <think> "
+    "one two three four five zero ? . , : user assistant system"
+).split()
+
+
+def tiny_tokenizer(kind: str = "qwen2_5_vl"):
+    """A word-level tokenizer over :data:`VOCAB` ids whose special ids match the tiny configs."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = {"<pad>": 0, "<s>": 1, "</s>": 2}
+    if kind == "qwen2_5_vl":
+        image = {
+            "<|image_pad|>": QWEN_IMAGE,
+            "<|video_pad|>": QWEN_VIDEO,
+            "<|vision_start|>": QWEN_VISION_START,
+            "<|vision_end|>": QWEN_VISION_END,
+        }
+    else:
+        image = {"<image>": LLAVA_IMAGE}
+    vocab = dict(specials)
+    vocab["<unk>"] = 3
+    for i, word in enumerate(WORDS):
+        vocab[word] = 4 + i
+    for i in range(4 + len(WORDS), VOCAB):
+        vocab.setdefault(f"t{i}", i)
+    for token, index in image.items():
+        vocab = {k: v for k, v in vocab.items() if v != index}
+        vocab[token] = index
+    model = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=model,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        additional_special_tokens=list(image),
+    )
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def save_tiny_checkpoint(path, kind: str = "qwen2_5_vl", seed: int = 0) -> None:
+    """Write a tiny random checkpoint (weights, tokenizer, image processor) to a directory.
+
+    It loads like a real download: ``fl.load(path)`` then ``model.prepare(image, text)``.
+    """
+    tokenizer = tiny_tokenizer(kind)
+    if kind == "qwen2_5_vl":
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        model = tiny_qwen2_5_vl(seed=seed)
+        image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        image_processor.save_pretrained(path)
+    elif kind == "llava":
+        from transformers import CLIPImageProcessor, LlavaProcessor
+
+        model = tiny_llava(seed=seed)
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
+        )
+        processor = LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=7,
+            vision_feature_select_strategy="default",
+            image_token="<image>",
+            num_additional_image_tokens=1,
+        )
+        model.save_pretrained(path)
+        processor.save_pretrained(path)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; use 'qwen2_5_vl' or 'llava'")

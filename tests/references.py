@@ -58,7 +58,9 @@ def reference_ratios(reference, inputs: dict, query) -> torch.Tensor:
     """Paper eq. 4 by hand: [B, L, H] mean over the query set of the mass on image keys."""
     attentions = reference_attentions(reference, inputs)
     image = (inputs["input_ids"] == reference.config.image_token_id).double()
-    qmask = reference_query_mask(query, inputs["input_ids"], inputs["attention_mask"], reference.config.image_token_id)
+    qmask = reference_query_mask(
+        query, inputs["input_ids"], inputs["attention_mask"], reference.config.image_token_id
+    )
     batch, n_tokens = inputs["input_ids"].shape
     n_layers, n_heads, _ = shape_of(reference)
     out = torch.zeros(batch, n_layers, n_heads, dtype=torch.float64)
@@ -129,9 +131,18 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
     originals = {mod: mod.eager_attention_forward for mod in (modeling_qwen, modeling_llama)}
 
     def make(original):
-        def patched(module, query_states, key_states, value_states, attention_mask, scaling, dropout=0.0, **kw):
+        def patched(
+            module, query_states, key_states, value_states, attention_mask, scaling, dropout=0.0, **kw
+        ):
             out, weights = original(
-                module, query_states, key_states, value_states, attention_mask, scaling=scaling, dropout=dropout, **kw
+                module,
+                query_states,
+                key_states,
+                value_states,
+                attention_mask,
+                scaling=scaling,
+                dropout=dropout,
+                **kw,
             )  # out [B, Q, H, D], weights [B, H, Q, K]
             if getattr(module, "layer_idx", None) is None:  # the vision tower
                 return out, weights
@@ -148,8 +159,12 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
             layer = module.layer_idx
             perception = (layer <= cfg["l_perc"]) & (sv >= cfg["tau_perc"])
             reasoning = (layer >= cfg["l_reas"]) & (sv <= cfg["tau_reas"])
-            margins.append(float(torch.minimum((sv - cfg["tau_perc"]).abs(), (sv - cfg["tau_reas"]).abs()).min()))
-            gain = 1.0 + (cfg["g_perc"] - 1.0) * perception.float() + (cfg["g_reas"] - 1.0) * reasoning.float()
+            margins.append(
+                float(torch.minimum((sv - cfg["tau_perc"]).abs(), (sv - cfg["tau_reas"]).abs()).min())
+            )
+            gain = (
+                1.0 + (cfg["g_perc"] - 1.0) * perception.float() + (cfg["g_reas"] - 1.0) * reasoning.float()
+            )
             return out * gain.permute(0, 2, 1)[..., None].to(out.dtype), weights
 
         return patched
@@ -177,8 +192,12 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
         for _ in range(steps):
             token = out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
             tokens.append(token)
-            kwargs = dict(input_ids=token, past_key_values=cache, use_cache=True,
-                          attention_mask=torch.ones(token.shape[0], length + 1, dtype=torch.long))
+            kwargs = dict(
+                input_ids=token,
+                past_key_values=cache,
+                use_cache=True,
+                attention_mask=torch.ones(token.shape[0], length + 1, dtype=torch.long),
+            )
             if is_qwen:  # text positions continue from the mRoPE offset of the prompt
                 kwargs["position_ids"] = (torch.full((3, token.shape[0], 1), length) + deltas[None]).long()
             else:

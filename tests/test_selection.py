@@ -74,7 +74,11 @@ def test_strategies_match_appendix_b(strategy):
     gains = fl.Gains.from_selection(sel, g_perc=1.16, g_reas=1.3, strategy=strategy, beta=0.7)
     torch.testing.assert_close(gains.values, hand_gains(sel, 1.16, 1.3, strategy, 0.7))
     if strategy == "A":  # eq. 6 verbatim
-        eq6 = 1.16 * sel.perception.float() + 1.3 * sel.reasoning.float() + 1.0 * (~(sel.perception | sel.reasoning)).float()
+        eq6 = (
+            1.16 * sel.perception.float()
+            + 1.3 * sel.reasoning.float()
+            + 1.0 * (~(sel.perception | sel.reasoning)).float()
+        )
         torch.testing.assert_close(gains.values, eq6)
 
 
@@ -92,9 +96,23 @@ def test_presets_are_table_5():
     assert (ocean.l_reas, ocean.tau_reas, ocean.g_reas) == (3, 0.01, 1.30)
     assert (ocean.l_perc, ocean.tau_perc, ocean.g_perc) == (7, 0.22, 1.16)
     kimi = fl.FacConfig.preset("kimi-vl")
-    assert (kimi.l_reas, kimi.tau_reas, kimi.g_reas, kimi.l_perc, kimi.tau_perc, kimi.g_perc) == (5, 0.01, 1.40, 10, 0.27, 1.20)
+    assert (kimi.l_reas, kimi.tau_reas, kimi.g_reas, kimi.l_perc, kimi.tau_perc, kimi.g_perc) == (
+        5,
+        0.01,
+        1.40,
+        10,
+        0.27,
+        1.20,
+    )
     r1 = fl.FacConfig.preset("r1 onevision")
-    assert (r1.l_reas, r1.tau_reas, r1.g_reas, r1.l_perc, r1.tau_perc, r1.g_perc) == (3, 0.01, 1.30, 7, 0.30, 1.20)
+    assert (r1.l_reas, r1.tau_reas, r1.g_reas, r1.l_perc, r1.tau_perc, r1.g_perc) == (
+        3,
+        0.01,
+        1.30,
+        7,
+        0.30,
+        1.20,
+    )
     assert fl.FacConfig.preset("ocean-r1", g_perc=1.0).g_perc == 1.0
     assert set(fl.FacConfig.presets()) == {"Kimi-VL-A3B-Thinking", "Ocean-R1-7B-Instruct", "R1-Onevision"}
     with pytest.raises(fl.FacLensError, match="presets"):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +28,8 @@ class ArchitectureSpec:
         add_model_inputs: adds architecture-specific kwargs derived from ``input_ids`` (Qwen2.5-VL:
             ``mm_token_type_ids`` so that mRoPE positions are used).
         reset_state: clears per-call state the HF model keeps between forwards.
-        fallback_processor: builds a processor from a checkpoint directory when ``AutoProcessor``
-            cannot load one here, or None.
+        fallback_processor: ``f(path, cache_dir=None)`` builds a processor when ``AutoProcessor``
+            cannot load one here (torchvision missing), or None.
     """
 
     hf_architecture: str
@@ -41,7 +42,7 @@ class ArchitectureSpec:
     image_token_id: Callable[[nn.Module], int]
     add_model_inputs: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
     reset_state: Callable[[nn.Module], None]
-    fallback_processor: Callable[[str], Any] | None = None
+    fallback_processor: Callable[..., Any] | None = None
 
 
 def unwrap(module: nn.Module) -> nn.Module:

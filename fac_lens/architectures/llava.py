@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformer_lens.model_bridge.generalized_components import AttentionBridge, LinearBridge
 from transformer_lens.model_bridge.supported_architectures.llava import LlavaArchitectureAdapter
 
-from .base import ArchitectureSpec, unwrap, no_extra_inputs, no_state
+from .base import ArchitectureSpec, no_extra_inputs, no_state, unwrap
 
 
 class FacLlavaAdapter(LlavaArchitectureAdapter):

@@ -20,9 +20,7 @@ class FacQwen2_5_VLAdapter(Qwen2_5_VLArchitectureAdapter):
     required_libraries: list[str] = []
 
 
-def _add_mm_token_type_ids(
-    inputs: dict[str, torch.Tensor], image_token_id: int
-) -> dict[str, torch.Tensor]:
+def _add_mm_token_type_ids(inputs: dict[str, torch.Tensor], image_token_id: int) -> dict[str, torch.Tensor]:
     """Add ``mm_token_type_ids`` (1 on image tokens) so Qwen2.5-VL computes real mRoPE positions.
 
     Without it the model silently falls back to 1-D positions.
@@ -39,10 +37,10 @@ def _reset_rope_deltas(hf) -> None:
     hf.model.rope_deltas = None
 
 
-def _fallback_processor(path: str):
+def _fallback_processor(path: str, cache_dir: str | None = None):
     from ..processing import QwenVLProcessor
 
-    return QwenVLProcessor.from_pretrained(path)
+    return QwenVLProcessor.from_pretrained(path, cache_dir=cache_dir)
 
 
 SPEC = ArchitectureSpec(

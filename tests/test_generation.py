@@ -1,0 +1,73 @@
+"""Generation: vanilla, static and dynamic rescaling against hand-rolled decodes of plain HF copies."""
+
+import pytest
+import torch
+
+import fac_lens as fl
+from fac_lens.tiny import tiny_inputs
+from tests.references import dynamic_reference, fold_by_hand, greedy_decode, with_mm_types
+
+STEPS = 8
+
+
+def test_vanilla_matches_plain_hf_generate_and_hand_decode(pair):
+    model, reference = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=1)
+    out = fl.generate(model, inputs, max_new_tokens=STEPS)
+    assert out.new_tokens.shape == (1, STEPS)
+    assert torch.equal(out.new_tokens, greedy_decode(reference, inputs, STEPS))
+    reference.model.rope_deltas = None
+    with torch.no_grad():
+        plain = reference.generate(**with_mm_types(reference, inputs), max_new_tokens=STEPS, do_sample=False)
+    assert torch.equal(out.sequences, plain)
+    assert out.text is None  # no tokenizer on a bare model
+
+
+def test_batched_left_padded_generation_matches_plain_hf(pair, batch):
+    model, reference = pair
+    out = fl.generate(model, batch, max_new_tokens=STEPS)
+    reference.model.rope_deltas = None
+    with torch.no_grad():
+        plain = reference.generate(**with_mm_types(reference, batch), max_new_tokens=STEPS, do_sample=False)
+    assert torch.equal(out.sequences, plain)
+
+
+def test_static_generation_matches_folded_reference(pair):
+    model, reference = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=2)
+    gains = 0.3 + 1.4 * torch.rand(model.n_layers, model.n_heads, generator=torch.Generator().manual_seed(0))
+    out = fl.generate(model, inputs, max_new_tokens=STEPS, fac=fl.Gains(gains))
+    fold_by_hand(reference, gains)
+    assert torch.equal(out.new_tokens, greedy_decode(reference, inputs, STEPS))
+
+
+def robust_generation_config(reference, inputs, query):
+    for tau_perc, tau_reas, g in ((0.3, 0.2, 3.0), (0.25, 0.15, 3.0), (0.35, 0.25, 2.5), (0.2, 0.1, 3.0)):
+        cfg = dict(l_perc=1, l_reas=1, tau_perc=tau_perc, tau_reas=tau_reas, g_perc=g, g_reas=1 / g)
+        with dynamic_reference(reference, inputs["input_ids"], cfg, query) as margins:
+            tokens = greedy_decode(reference, inputs, STEPS)
+        if min(margins) > 1e-4:
+            return cfg, tokens
+    raise AssertionError("no robust thresholds found")
+
+
+@pytest.mark.parametrize("query", ["last", "all", "token"])
+def test_dynamic_generation_matches_hand_rolled_reference_decode(pair, query):
+    model, reference = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=3)
+    cfg, expected = robust_generation_config(reference, inputs, query)
+    out = fl.generate(model, inputs, max_new_tokens=STEPS, fac=fl.FacConfig(**cfg, query=query))
+    assert torch.equal(out.new_tokens, expected)
+    # one identification per forward pass: the prefill and every decoding step but the last
+    assert len(out.rescale.pass_ratios) == STEPS
+    assert out.rescale.pass_ratios[1].shape == (1, model.n_layers, model.n_heads)
+
+
+def test_dynamic_generation_is_rescaled_and_leaves_no_trace(pair):
+    model, _ = pair
+    inputs = tiny_inputs(model.hf, batch=1, seed=3)
+    vanilla = fl.generate(model, inputs, max_new_tokens=STEPS)
+    cfg = fl.FacConfig(l_perc=1, l_reas=1, tau_perc=0.0, tau_reas=1.0, g_perc=3.0, g_reas=0.3)
+    rescaled = fl.generate(model, inputs, max_new_tokens=STEPS, fac=cfg)
+    assert not torch.equal(rescaled.new_tokens, vanilla.new_tokens)
+    assert torch.equal(fl.generate(model, inputs, max_new_tokens=STEPS).new_tokens, vanilla.new_tokens)
