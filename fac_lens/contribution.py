@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,14 +99,14 @@ def contribution_map(
         model.n_layers, model.n_heads, dtype=gate_dtype, device=model.device, requires_grad=True
     )
     hooks = [(f"blocks.{layer}.attn.hook_z", _gate_hook(gates, layer)) for layer in range(model.n_layers)]
+    index = torch.tensor(positions, device=model.device)
     model.reset_state()
     try:
-        with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
-            logits = model.hf(**inputs, use_cache=False).logits[0]  # [N, V]
-            index = torch.tensor(positions, device=logits.device)
-            scored = logits[index]
+        with torch.enable_grad(), _frozen_parameters(model.hf), model.bridge.hooks(fwd_hooks=hooks):
+            # only the scored positions go through lm_head (a 152k vocabulary costs a layer's worth)
+            scored = model.hf(**inputs, use_cache=False, logits_to_keep=index).logits[0]  # [T, V]
             log_probs = torch.log_softmax(scored.to(torch.promote_types(scored.dtype, torch.float32)), dim=-1)
-            losses = -log_probs[torch.arange(len(targets)), torch.tensor(targets, device=logits.device)]
+            losses = -log_probs[torch.arange(len(targets)), torch.tensor(targets, device=scored.device)]
             per_token = []
             for t in tqdm(range(len(targets)), desc="contribution", disable=not progress or len(targets) < 2):
                 (grad,) = torch.autograd.grad(losses[t], gates, retain_graph=t < len(targets) - 1)
@@ -121,6 +122,19 @@ def contribution_map(
         per_token=stacked,
         loss=losses.detach().float().cpu(),
     )
+
+
+@contextmanager
+def _frozen_parameters(module: torch.nn.Module) -> Iterator[None]:
+    """No parameter gradients are needed: freezing them saves activation memory. Restored after."""
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    for parameter in trainable:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
 
 
 def _gate_hook(gates: torch.Tensor, layer: int):

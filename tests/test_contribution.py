@@ -121,3 +121,13 @@ def test_bad_contribution_input(pair, batch, single):
         fl.contribution_map(model, single, target=None, position=-1)
     with pytest.raises(fl.FacLensError, match="one target per position"):
         fl.contribution_map(model, single, target=[1, 2], position=[-2])
+
+
+def test_map_leaves_parameters_and_hooks_as_they_were(pair, single):
+    model, _ = pair
+    model.hf.lm_head.weight.requires_grad_(False)
+    expected = [p.requires_grad for p in model.hf.parameters()]
+    fl.contribution_map(model, single, target=4)
+    assert [p.requires_grad for p in model.hf.parameters()] == expected
+    assert all(p.grad is None for p in model.hf.parameters())
+    assert not any(len(point._forward_hooks) for point in model.bridge.hook_dict.values())

@@ -1,0 +1,149 @@
+"""Shared helpers for the benchmarks: model builders at realistic layer sizes, timing, recording."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def qwen_like(
+    n_layers: int,
+    hidden: int,
+    n_heads: int,
+    n_kv_heads: int,
+    intermediate: int,
+    vocab: int = 4096,
+    seed: int = 0,
+):
+    """A random Qwen2.5-VL with the given text-decoder sizes and a small vision tower."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    head_dim = hidden // n_heads
+    half = head_dim // 2
+    section = [half - 2 * (half // 3), half // 3, half // 3]
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(
+            depth=1,
+            hidden_size=64,
+            intermediate_size=128,
+            num_heads=2,
+            out_hidden_size=hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[0],
+        ),
+        text_config=dict(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=intermediate,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=n_kv_heads,
+            max_position_embeddings=32768,
+            rope_scaling={"type": "mrope", "mrope_section": section},
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+        image_token_id=vocab - 4,
+        video_token_id=vocab - 3,
+        vision_start_token_id=vocab - 2,
+        vision_end_token_id=vocab - 1,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.config.text_config._attn_implementation = "sdpa"
+    return model
+
+
+def qwen_inputs(model, n_image_tokens: int, n_text: int, seed: int = 0) -> dict:
+    """One prompt: text, an image of ``n_image_tokens`` merged tokens (real grid), text."""
+    cfg = model.config
+    g = torch.Generator().manual_seed(seed)
+    side = int(round(n_image_tokens**0.5))
+    h, w = 2 * side, 2 * (n_image_tokens // side)
+    n_merged = (h * w) // 4
+    ids = (
+        torch.randint(3, cfg.text_config.vocab_size - 8, (n_text // 2,), generator=g).tolist()
+        + [cfg.vision_start_token_id]
+        + [cfg.image_token_id] * n_merged
+        + [cfg.vision_end_token_id]
+        + torch.randint(3, cfg.text_config.vocab_size - 8, (n_text - n_text // 2,), generator=g).tolist()
+    )
+    input_ids = torch.tensor([ids])
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "pixel_values": torch.randn(h * w, 3 * 2 * 14 * 14, generator=g),
+        "image_grid_thw": torch.tensor([[1, h, w]]),
+        "mm_token_type_ids": (input_ids == cfg.image_token_id).int(),
+    }
+
+
+def plain_and_lens(model):
+    """(plain HF copy with SDPA, fac_lens LensModel around the original)."""
+    import fac_lens as fl
+
+    plain = copy.deepcopy(model)
+    return plain, fl.load(model)
+
+
+def timed(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def interleaved(variants: dict, repeats: int, warmup: int = 1) -> dict[str, dict]:
+    """Time each variant ``repeats`` times, round-robin so drift hits all alike; median and runs."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    runs = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            runs[name] += timed(fn, 1)
+    return {name: {"median_s": statistics.median(r), "runs_s": r} for name, r in runs.items()}
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+    }
+
+
+def record(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    command = " ".join(["python -m", f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+    payload = {"benchmark": name, "command": command, "machine": machine(), **payload}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2))
+    print(json.dumps({k: v for k, v in payload.items() if k != "machine"}, indent=2))
+    return path

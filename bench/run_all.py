@@ -1,0 +1,94 @@
+"""Run every benchmark and write bench/RESULTS.md from the JSON results.
+
+    make bench          # or: python bench/run_all.py [--only NAME ...] [--summary-only]
+
+Takes about 10 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = {
+    "ratios_speed": "bench.bench_ratios_speed",
+    "ratios_memory": "bench.bench_ratios_memory",
+    "generation": "bench.bench_generation",
+    "contribution": "bench.bench_contribution",
+}
+
+
+def summary() -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python bench/run_all.py` (`make bench`) from `bench/results/*.json`; each JSON holds",
+        "the exact command, the machine, every run and the settings. CPU timings, float32.",
+        "",
+        "| benchmark | measured | target | met | command |",
+        "|---|---|---|---|---|",
+    ]
+    results = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "bench" / "results").glob("*.json"))}
+    if "ratios_speed" in results:
+        r = results["ratios_speed"]
+        rel = r["relative_to_plain"]
+        lines.append(
+            f"| ratio recording, all layers/heads, {r['setting']['tokens']} tokens, 7B-like layer | "
+            f"{rel['ratios_all_indicator']:.2f}x plain SDPA forward (query last {rel['ratios_last_indicator']:.2f}x; "
+            f"eager pattern path {rel.get('ratios_all_pattern_eager', float('nan')):.2f}x) | <= 1.3x | {r['met']} | `{r['command']}` |"
+        )
+    if "ratios_memory" in results:
+        r = results["ratios_memory"]
+        m = r["extra_peak_MiB"]
+        lines.append(
+            f"| peak memory of ratio recording, {r['setting']['tokens']} tokens, 28 heads x {r['setting']['layers']} layers | "
+            f"{m['fac_ratios_indicator']:.0f} MiB vs TL run_with_cache {m['tl_run_with_cache_pattern']:.0f} MiB "
+            f"({r['tl_over_indicator']:.1f}x lower; plain forward {m['plain_sdpa_forward']:.0f} MiB, pattern path "
+            f"{m['fac_ratios_pattern']:.0f} MiB) | >= 3x lower | {r['met']} | `{r['command']}` |"
+        )
+    if "generation" in results:
+        r = results["generation"]
+        rel = r["relative_to_plain"]
+        for name, target in (
+            ("fac_static", "<= 1.02x"),
+            ("fac_folded", "== 1.00x"),
+            ("fac_dynamic", "<= 1.10x"),
+        ):
+            lines.append(
+                f"| generate {r['setting']['new_tokens']} tokens, {name.removeprefix('fac_')} "
+                f"({r['setting']['layers']} 7B-like layers) | {rel[name]:.3f}x plain HF generate "
+                f"(fac_lens vanilla {rel['fac_vanilla']:.3f}x) | {target} | {r['met'][name]} | `{r['command']}` |"
+            )
+    if "contribution" in results:
+        r = results["contribution"]
+        lines.append(
+            f"| one contribution map, {r['setting']['tokens']} tokens, 7B-like layer | "
+            f"{r['relative_to_plain']:.2f}x plain forward | <= 3x | {r['met']} | `{r['command']}` |"
+        )
+    any_result = next(iter(results.values()), None)
+    if any_result:
+        lines += ["", f"Machine: `{json.dumps(any_result['machine'])}`", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS))
+    parser.add_argument("--summary-only", action="store_true", help="rewrite RESULTS.md from existing JSON")
+    args = parser.parse_args()
+    if not args.summary_only:
+        for name in args.only or BENCHMARKS:
+            print(f"== {name}", flush=True)
+            subprocess.run([sys.executable, "-m", BENCHMARKS[name]], cwd=ROOT, check=True)
+    (ROOT / "bench" / "RESULTS.md").write_text(summary())
+    print((ROOT / "bench" / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
