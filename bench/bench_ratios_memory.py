@@ -47,7 +47,9 @@ def run_variant(name: str, layers: int, image_tokens: int, text_tokens: int) -> 
                 ids, **extra, output_attentions=False, names_filter=lambda n: n.endswith("hook_pattern")
             )
             visual = [
-                (cache[f"blocks.{layer}.attn.hook_pattern"][..., ids[0] == lens.image_token_id]).sum(-1).mean(-1)
+                (cache[f"blocks.{layer}.attn.hook_pattern"][..., ids[0] == lens.image_token_id])
+                .sum(-1)
+                .mean(-1)
                 for layer in range(lens.n_layers)
             ]
             del cache, visual

@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import FacLensError
+from .head_hooks import head_scaling
 from .lens_model import LensModel
 
 NORMALIZATIONS = ("layer", "global")
@@ -72,7 +73,7 @@ def contribution_map(
     position: int | Sequence[int] | slice = -1,
     progress: bool = True,
 ) -> ContributionMap:
-    """Gates ``g = 1`` on every head's output (``hook_z``, before ``o_proj``); read ``dL/dg``.
+    """Gates ``g = 1`` on every head's output (the ``o_proj`` input, ``hook_z``); read ``dL/dg``.
 
     Works inside a ``fl.rescale`` block, so before/after maps come from the same code.
 
@@ -98,11 +99,15 @@ def contribution_map(
     gates = torch.ones(
         model.n_layers, model.n_heads, dtype=gate_dtype, device=model.device, requires_grad=True
     )
-    hooks = [(f"blocks.{layer}.attn.hook_z", _gate_hook(gates, layer)) for layer in range(model.n_layers)]
     index = torch.tensor(positions, device=model.device)
     model.reset_state()
     try:
-        with torch.enable_grad(), _frozen_parameters(model.hf), model.bridge.hooks(fwd_hooks=hooks):
+        with (
+            torch.enable_grad(),
+            _frozen_parameters(model.hf),
+            model.fast_path(),
+            head_scaling(model, gates.__getitem__),
+        ):
             # only the scored positions go through lm_head (a 152k vocabulary costs a layer's worth)
             scored = model.hf(**inputs, use_cache=False, logits_to_keep=index).logits[0]  # [T, V]
             log_probs = torch.log_softmax(scored.to(torch.promote_types(scored.dtype, torch.float32)), dim=-1)
@@ -135,13 +140,6 @@ def _frozen_parameters(module: torch.nn.Module) -> Iterator[None]:
     finally:
         for parameter in trainable:
             parameter.requires_grad_(True)
-
-
-def _gate_hook(gates: torch.Tensor, layer: int):
-    def hook(z: torch.Tensor, hook) -> torch.Tensor:  # z [B, pos, H, D]
-        return z * gates[layer].to(z.dtype)[None, None, :, None]
-
-    return hook
 
 
 def _positions(position: int | Sequence[int] | slice, n_tokens: int) -> list[int]:

@@ -64,7 +64,7 @@ def generate(
     model.reset_state()
     context = rescale(model, fac) if fac is not None else nullcontext(None)
     try:
-        with torch.no_grad(), context as handle:
+        with torch.no_grad(), model.fast_path(), context as handle:
             sequences = model.hf.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
     finally:
         model.reset_state()

@@ -12,6 +12,7 @@ from .attention_probe import ATTENTION_NAME, attached_probes, visual_mass
 from .config import FacConfig
 from .errors import FacLensError
 from .gains import Gains, strategy_gains
+from .head_hooks import head_scaling
 from .lens_model import LensModel
 from .queries import query_mask
 from .selection import HeadSelection, classify, identify_heads
@@ -50,6 +51,9 @@ class RescaleHandle:
 def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[RescaleHandle]:
     """Rescale head outputs inside the block; any forward of the model is affected.
 
+    Gains multiply each head's slice of the ``o_proj`` input: the tensor transformer-lens exposes
+    as ``blocks.{l}.attn.hook_z`` (your own ``hook_z`` hooks see it before the gains).
+
     ``model.hf(...)``, ``model.hf.generate(...)`` and ``model.bridge(...)`` all run rescaled.
     On exit (normal or by an exception) every hook and probe is removed and the model computes
     exactly what it computed before.
@@ -68,7 +72,12 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
     if isinstance(gains_or_config, Gains):
         gains_or_config.check_model(model.n_layers, model.n_heads)
         handle = RescaleHandle(gains=gains_or_config)
-        with model.bridge.hooks(fwd_hooks=_static_hooks(model, gains_or_config)):
+        scales = {
+            layer: row.to(model.device, model.dtype)
+            for layer, row in enumerate(gains_or_config.values)
+            if not bool((row == 1).all())
+        }
+        with head_scaling(model, scales.get):
             yield handle
     elif isinstance(gains_or_config, FacConfig):
         gains_or_config.check_model(model.n_layers)
@@ -79,21 +88,6 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
         raise FacLensError(
             f"rescale needs fl.Gains (static) or fl.FacConfig (dynamic), got {type(gains_or_config).__name__}"
         )
-
-
-def _static_hooks(model: LensModel, gains: Gains) -> list:
-    hooks = []
-    for layer in range(model.n_layers):
-        row = gains.values[layer]
-        if bool((row == 1).all()):
-            continue
-        scale = row.to(model.device, model.dtype)[None, None, :, None]  # [1, 1, H, 1]
-
-        def hook(z: torch.Tensor, hook, scale=scale) -> torch.Tensor:  # z [B, pos, H, D]
-            return z * scale
-
-        hooks.append((f"blocks.{layer}.attn.hook_z", hook))
-    return hooks
 
 
 class _DynamicState:
@@ -176,29 +170,25 @@ class _DynamicState:
 
         return probe
 
-    def make_hook(self, layer: int):
-        def hook(z: torch.Tensor, hook) -> torch.Tensor:  # z [B, pos, H, D]
-            gains = self.pending.pop(layer, None)
-            if gains is None:
-                raise RuntimeError(
-                    f"layer {layer}: no gains were computed in this pass (the text attention did "
-                    "not run through fac_lens's attention function)"
-                )
-            gains = gains.to(z.dtype)
-            return z * (gains[:, None, :, None] if gains.dim() == 2 else gains[..., None])
-
-        return hook
+    def take_gains(self, layer: int) -> torch.Tensor:
+        """The gains this pass's attention chose for ``layer``: [B, H] or [B, Q, H] ("token")."""
+        gains = self.pending.pop(layer, None)
+        if gains is None:
+            raise RuntimeError(
+                f"layer {layer}: no gains were computed in this pass (the text attention did "
+                "not run through fac_lens's attention function)"
+            )
+        return gains
 
 
 @contextmanager
 def _dynamic(model: LensModel, config: FacConfig, handle: RescaleHandle) -> Iterator[None]:
     state = _DynamicState(model, config, handle)
-    hooks = [(f"blocks.{layer}.attn.hook_z", state.make_hook(layer)) for layer in range(model.n_layers)]
     core = model.spec.multimodal_core(model.hf)
     with ExitStack() as stack:
         stack.enter_context(model.attention_implementation(ATTENTION_NAME))
         pre_hook = core.register_forward_pre_hook(state.start_pass, with_kwargs=True)
         stack.callback(pre_hook.remove)
         stack.enter_context(attached_probes(model.attention_modules, state.make_probe))
-        stack.enter_context(model.bridge.hooks(fwd_hooks=hooks))
+        stack.enter_context(head_scaling(model, state.take_gains))
         yield

@@ -30,8 +30,10 @@ def no_leftovers(model) -> bool:
         for point in model.bridge.hook_dict.values()
     )
     probes_left = any(PROBE_ATTR in module.__dict__ for module in model.attention_modules)
+    pre_hooks_left = any(len(o_proj._forward_pre_hooks) for o_proj in model.output_projections())
     attention = model.spec.text_config(model.hf)._attn_implementation
-    return not hooks_left and not probes_left and attention == "fac_lens_sdpa"
+    bridged = type(model.hf.model.language_model.layers[0]).__name__ == "BlockBridge"
+    return not (hooks_left or probes_left or pre_hooks_left) and attention == "fac_lens_sdpa" and bridged
 
 
 def test_bridged_model_matches_plain_hf(pair, batch):
@@ -175,3 +177,58 @@ def test_bad_rescale_input_leaves_model_untouched(pair, batch):
     with pytest.raises(fl.FacLensError, match="n_layers, n_heads"):
         fl.fold_gains(model, fl.Gains(torch.ones(2, 2)))
     assert torch.equal(logits(model, batch), before) and no_leftovers(model)
+
+
+def module_tree(module) -> list[tuple[str, int]]:
+    return [(name, id(child)) for name, child in module.named_modules(remove_duplicate=False)]
+
+
+def test_gains_sit_exactly_at_transformer_lens_hook_z(pair, batch):
+    """fl.rescale == a transformer-lens hook on blocks.{l}.attn.hook_z scaling heads by hand."""
+    model, _ = pair
+    values = random_gains(model, 7)
+
+    def make(layer):
+        def hook(z, hook):  # z [B, pos, H, D]
+            return z * values[layer][None, None, :, None]
+
+        return hook
+
+    with model.bridge.hooks(fwd_hooks=[(f"blocks.{i}.attn.hook_z", make(i)) for i in range(model.n_layers)]):
+        via_tl = logits(model, batch)
+    with fl.rescale(model, fl.Gains(values)):
+        via_fac = logits(model, batch)
+    torch.testing.assert_close(via_fac, via_tl, atol=1e-6, rtol=0)
+
+
+def test_unbridged_fast_path_is_exact_and_restores_the_bridge(pair, batch):
+    model, _ = pair
+    tree = module_tree(model.hf)
+    bridged = logits(model, batch)
+    with model.unbridged():
+        assert type(model.hf.model.language_model.layers[0]).__name__ != "BlockBridge"
+        assert torch.equal(logits(model, batch), bridged)
+    assert module_tree(model.hf) == tree
+    with pytest.raises(ZeroDivisionError):
+        with model.unbridged():
+            raise ZeroDivisionError
+    assert module_tree(model.hf) == tree and no_leftovers(model)
+
+
+def test_user_transformer_lens_hooks_keep_firing_in_fac_lens_calls(pair, single):
+    """With a transformer-lens hook attached, fac_lens stays on the bridge so the hook fires."""
+    model, _ = pair
+    calls = []
+
+    def count(z, hook):
+        calls.append(hook.name)
+
+    with model.bridge.hooks(fwd_hooks=[("blocks.0.attn.hook_z", count)]):
+        fl.generate(model, single, max_new_tokens=3)
+        assert len(calls) == 3
+        fl.attention_ratios(model, single)
+        fl.contribution_map(model, single, target=3)
+    assert len(calls) == 5
+    tree = module_tree(model.hf)
+    fl.generate(model, single, max_new_tokens=3)
+    assert module_tree(model.hf) == tree and no_leftovers(model)

@@ -1,0 +1,60 @@
+"""Per-head scaling of each layer's ``o_proj`` input: the tensor transformer-lens calls ``hook_z``.
+
+Gains (``fl.rescale``) and gates (``fl.contribution_map``) are applied by a forward pre-hook on the
+HF ``o_proj`` module itself. transformer-lens's ``blocks.{l}.attn.hook_z`` is that module's input
+(``o.hook_in``), so the scaling happens at exactly the place ``hook_z`` exposes, and it fires the
+same whether the forward runs through the bridge or through the unwrapped HF modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .lens_model import LensModel
+
+HeadScale = Callable[[int], "torch.Tensor | None"]
+
+
+def scale_heads(x: torch.Tensor, scale: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Multiply each head's slice of ``x`` by its scale.
+
+    Args:
+        x: [B, pos, n_heads * d_head] the ``o_proj`` input (concatenated head outputs).
+        scale: [n_heads], [B, n_heads] or [B, pos, n_heads].
+
+    Returns:
+        x with head h scaled by ``scale[..., h]``, same shape and dtype.
+    """
+    heads = x.unflatten(-1, (n_heads, -1))  # [B, pos, H, D]
+    if scale.dim() == 2:  # [B, H]
+        scale = scale[:, None]
+    return (heads * scale.to(x.dtype)[..., None]).flatten(-2)
+
+
+@contextmanager
+def head_scaling(model: LensModel, scale_for_layer: HeadScale) -> Iterator[None]:
+    """Within the block, every layer's ``o_proj`` input is scaled per head.
+
+    Args:
+        model: the model.
+        scale_for_layer: called at each forward with the layer index; returns the scale
+            ([H], [B, H] or [B, pos, H]) or None to leave that layer alone.
+    """
+    handles = []
+    try:
+        for layer, o_proj in enumerate(model.output_projections()):
+
+            def pre_hook(module, args, layer=layer):
+                scale = scale_for_layer(layer)
+                if scale is None:
+                    return None
+                return (scale_heads(args[0], scale, model.n_heads), *args[1:])
+
+            handles.append(o_proj.register_forward_pre_hook(pre_hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
