@@ -104,8 +104,10 @@ def plot_contribution(
     ax: Any = None,
     title: str | None = None,
     signed: bool = False,
+    label: str | None = None,
 ) -> Any:
-    """Heat map of a contribution map (normalised importance, or the signed gradients)."""
+    """Heat map of a contribution map (normalised importance, or the signed gradients), or of
+    any [n_layers, n_heads] tensor such as a before/after difference (diverging colours)."""
     import seaborn as sns
 
     if isinstance(contribution, ContributionMap):
@@ -115,7 +117,9 @@ def plot_contribution(
     ax = _axes(ax)
     if signed or bool((values < 0).any()):
         bound = float(values.abs().max()) or 1.0
-        sns.heatmap(values.numpy(), ax=ax, cmap="vlag", vmin=-bound, vmax=bound, cbar_kws={"label": "dL/dg"})
+        sns.heatmap(
+            values.numpy(), ax=ax, cmap="vlag", vmin=-bound, vmax=bound, cbar_kws={"label": label or "dL/dg"}
+        )
     else:
         sns.heatmap(
             values.numpy(),

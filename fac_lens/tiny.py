@@ -56,6 +56,7 @@ def tiny_qwen2_5_vl(
             num_key_value_heads=n_kv_heads,
             max_position_embeddings=1024,
             rope_scaling={"type": "mrope", "mrope_section": section},
+            initializer_range=0.15,  # peaked attention: heads differ, as in trained models
             bos_token_id=1,
             eos_token_id=2,
             pad_token_id=0,
@@ -109,6 +110,7 @@ def tiny_llava(
             num_attention_heads=n_heads,
             num_key_value_heads=n_kv_heads,
             max_position_embeddings=1024,
+            initializer_range=0.15,
             bos_token_id=1,
             eos_token_id=2,
             pad_token_id=0,
