@@ -26,49 +26,19 @@ def qwen_like(
     vocab: int = 4096,
     seed: int = 0,
 ):
-    """A random Qwen2.5-VL with the given text-decoder sizes and a small vision tower."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    """A random Qwen2.5-VL with the given text-decoder sizes (HF's init), SDPA attention."""
+    from fac_lens.tiny import tiny_qwen2_5_vl
 
-    head_dim = hidden // n_heads
-    half = head_dim // 2
-    section = [half - 2 * (half // 3), half // 3, half // 3]
-    config = Qwen2_5_VLConfig(
-        vision_config=dict(
-            depth=1,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=2,
-            out_hidden_size=hidden,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[0],
-        ),
-        text_config=dict(
-            vocab_size=vocab,
-            hidden_size=hidden,
-            intermediate_size=intermediate,
-            num_hidden_layers=n_layers,
-            num_attention_heads=n_heads,
-            num_key_value_heads=n_kv_heads,
-            max_position_embeddings=32768,
-            rope_scaling={"type": "mrope", "mrope_section": section},
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        ),
-        image_token_id=vocab - 4,
-        video_token_id=vocab - 3,
-        vision_start_token_id=vocab - 2,
-        vision_end_token_id=vocab - 1,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
+    model = tiny_qwen2_5_vl(
+        seed=seed,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        d_head=hidden // n_heads,
+        intermediate=intermediate,
+        vocab=vocab,
+        init=0.02,
     )
-    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.config.text_config._attn_implementation = "sdpa"
     return model
 
@@ -81,11 +51,11 @@ def qwen_inputs(model, n_image_tokens: int, n_text: int, seed: int = 0) -> dict:
     h, w = 2 * side, 2 * (n_image_tokens // side)
     n_merged = (h * w) // 4
     ids = (
-        torch.randint(3, cfg.text_config.vocab_size - 8, (n_text // 2,), generator=g).tolist()
+        torch.randint(4, 250, (n_text // 2,), generator=g).tolist()
         + [cfg.vision_start_token_id]
         + [cfg.image_token_id] * n_merged
         + [cfg.vision_end_token_id]
-        + torch.randint(3, cfg.text_config.vocab_size - 8, (n_text - n_text // 2,), generator=g).tolist()
+        + torch.randint(4, 250, (n_text - n_text // 2,), generator=g).tolist()
     )
     input_ids = torch.tensor([ids])
     return {

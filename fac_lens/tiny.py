@@ -14,10 +14,33 @@ QWEN_IMAGE, QWEN_VIDEO, QWEN_VISION_START, QWEN_VISION_END = 300, 301, 302, 303
 LLAVA_IMAGE = 310
 
 
-def _seeded(seed: int):
-    generator_state = torch.random.get_rng_state()
+def _decoder(n_layers, n_heads, n_kv_heads, d_head, intermediate, vocab, init) -> dict:
+    """Text-decoder config fields shared by both architectures."""
+    hidden = n_heads * d_head
+    return dict(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=intermediate or 2 * hidden,
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        num_key_value_heads=n_kv_heads,
+        max_position_embeddings=32768,
+        initializer_range=init,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+
+
+def _build(model_class, config, seed: int, dtype: torch.dtype):
+    """Instantiate with a fixed seed, leaving the global RNG as it was."""
+    state = torch.random.get_rng_state()
     torch.manual_seed(seed)
-    return generator_state
+    try:
+        model = model_class(config)
+    finally:
+        torch.random.set_rng_state(state)
+    return model.to(dtype).eval()
 
 
 def tiny_qwen2_5_vl(
@@ -27,40 +50,35 @@ def tiny_qwen2_5_vl(
     n_kv_heads: int = 2,
     d_head: int = 16,
     dtype: torch.dtype = torch.float32,
+    intermediate: int | None = None,
+    vocab: int = VOCAB,
+    init: float = 0.15,
 ):
-    """A random ``Qwen2_5_VLForConditionalGeneration`` (eval mode)."""
+    """A random ``Qwen2_5_VLForConditionalGeneration`` (eval mode).
+
+    The default ``init`` (weight std 0.15) gives peaked attention, so heads differ as in trained
+    models; the benchmarks pass 0.02 (HF's default) with 7B-like sizes.
+    """
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    hidden = n_heads * d_head
     half = d_head // 2
     section = [half - 2 * (half // 3), half // 3, half // 3]  # mRoPE: temporal, height, width
+    text = _decoder(n_layers, n_heads, n_kv_heads, d_head, intermediate, vocab, init)
+    text["rope_scaling"] = {"type": "mrope", "mrope_section": section}
     config = Qwen2_5_VLConfig(
         vision_config=dict(
             depth=2,
             hidden_size=32,
             intermediate_size=64,
             num_heads=2,
-            out_hidden_size=hidden,
+            out_hidden_size=n_heads * d_head,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=56,
             fullatt_block_indexes=[1],
         ),
-        text_config=dict(
-            vocab_size=VOCAB,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=n_layers,
-            num_attention_heads=n_heads,
-            num_key_value_heads=n_kv_heads,
-            max_position_embeddings=1024,
-            rope_scaling={"type": "mrope", "mrope_section": section},
-            initializer_range=0.15,  # peaked attention: heads differ, as in trained models
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        ),
+        text_config=text,
         image_token_id=QWEN_IMAGE,
         video_token_id=QWEN_VIDEO,
         vision_start_token_id=QWEN_VISION_START,
@@ -70,12 +88,7 @@ def tiny_qwen2_5_vl(
         pad_token_id=0,
     )
     config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
-    state = _seeded(seed)
-    try:
-        model = Qwen2_5_VLForConditionalGeneration(config)
-    finally:
-        torch.random.set_rng_state(state)
-    return model.to(dtype).eval()
+    return _build(Qwen2_5_VLForConditionalGeneration, config, seed, dtype)
 
 
 def tiny_llava(
@@ -85,11 +98,13 @@ def tiny_llava(
     n_kv_heads: int = 2,
     d_head: int = 16,
     dtype: torch.dtype = torch.float32,
+    intermediate: int | None = None,
+    vocab: int = VOCAB,
+    init: float = 0.15,
 ):
     """A random ``LlavaForConditionalGeneration`` (CLIP tower, Llama decoder; eval mode)."""
     from transformers import LlavaConfig, LlavaForConditionalGeneration
 
-    hidden = n_heads * d_head
     config = LlavaConfig(
         vision_config=dict(
             model_type="clip_vision_model",
@@ -101,20 +116,10 @@ def tiny_llava(
             patch_size=7,
             projection_dim=32,
         ),
-        text_config=dict(
-            model_type="llama",
-            vocab_size=VOCAB,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=n_layers,
-            num_attention_heads=n_heads,
-            num_key_value_heads=n_kv_heads,
-            max_position_embeddings=1024,
-            initializer_range=0.15,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        ),
+        text_config={
+            "model_type": "llama",
+            **_decoder(n_layers, n_heads, n_kv_heads, d_head, intermediate, vocab, init),
+        },
         image_token_id=LLAVA_IMAGE,
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",
@@ -122,12 +127,7 @@ def tiny_llava(
         pad_token_id=0,
     )
     config.architectures = ["LlavaForConditionalGeneration"]
-    state = _seeded(seed)
-    try:
-        model = LlavaForConditionalGeneration(config)
-    finally:
-        torch.random.set_rng_state(state)
-    return model.to(dtype).eval()
+    return _build(LlavaForConditionalGeneration, config, seed, dtype)
 
 
 def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict[str, torch.Tensor]:

@@ -232,3 +232,20 @@ def test_user_transformer_lens_hooks_keep_firing_in_fac_lens_calls(pair, single)
     tree = module_tree(model.hf)
     fl.generate(model, single, max_new_tokens=3)
     assert module_tree(model.hf) == tree and no_leftovers(model)
+
+
+def test_bridge_forward_is_rescaled_like_hf_forward(pair, single):
+    """Inside rescale, model.bridge(...) and model.hf(...) compute the same rescaled logits."""
+    model, _ = pair
+    inputs = model.normalize(single)
+    ids = inputs.pop("input_ids")
+    cfg = fl.FacConfig(l_perc=1, l_reas=1, tau_perc=0.5, tau_reas=0.5, g_perc=2.0, g_reas=0.5)
+    for fac in (fl.Gains(random_gains(model, 8)), cfg):
+        with torch.no_grad(), fl.rescale(model, fac):
+            model.reset_state()
+            via_bridge = model.bridge(ids, **inputs)
+            model.reset_state()
+            via_hf = model.hf(input_ids=ids, **inputs).logits
+        torch.testing.assert_close(via_bridge, via_hf, atol=1e-6, rtol=0)
+        assert (via_hf[0] - logits(model, {"input_ids": ids, **inputs})).abs().max() > 1e-3
+    assert no_leftovers(model)

@@ -59,3 +59,33 @@ def no_extra_inputs(inputs: dict[str, torch.Tensor], image_token_id: int) -> dic
 
 def no_state(hf: nn.Module) -> None:
     """Nothing to reset."""
+
+
+def text_layers(hf: nn.Module) -> list[nn.Module]:
+    """Decoder layers of the usual HF VLM layout (``model.language_model.layers``)."""
+    return list(hf.model.language_model.layers)
+
+
+def conditional_generation_spec(
+    hf_architecture: str,
+    adapter_class: type,
+    add_model_inputs: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]] = no_extra_inputs,
+    reset_state: Callable[[nn.Module], None] = no_state,
+    fallback_processor: Callable[..., Any] | None = None,
+) -> ArchitectureSpec:
+    """Spec of a ``*ForConditionalGeneration`` model with the usual layout: ``config.text_config``,
+    ``config.vision_config``, ``model`` (the multimodal core), ``model.language_model.layers[i]
+    .self_attn.o_proj`` and ``config.image_token_id``."""
+    return ArchitectureSpec(
+        hf_architecture=hf_architecture,
+        adapter_class=adapter_class,
+        text_config=lambda hf: hf.config.text_config,
+        vision_config=lambda hf: hf.config.vision_config,
+        multimodal_core=lambda hf: hf.model,
+        text_attention=lambda hf: [unwrap(layer.self_attn) for layer in text_layers(hf)],
+        output_projection=lambda attn: unwrap(attn.o_proj),
+        image_token_id=lambda hf: int(hf.config.image_token_id),
+        add_model_inputs=add_model_inputs,
+        reset_state=reset_state,
+        fallback_processor=fallback_processor,
+    )

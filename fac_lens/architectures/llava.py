@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformer_lens.model_bridge.generalized_components import AttentionBridge, LinearBridge
 from transformer_lens.model_bridge.supported_architectures.llava import LlavaArchitectureAdapter
 
-from .base import ArchitectureSpec, no_extra_inputs, no_state, unwrap
+from .base import conditional_generation_spec
 
 
 class FacLlavaAdapter(LlavaArchitectureAdapter):
@@ -40,15 +40,4 @@ class FacLlavaAdapter(LlavaArchitectureAdapter):
         )
 
 
-SPEC = ArchitectureSpec(
-    hf_architecture="LlavaForConditionalGeneration",
-    adapter_class=FacLlavaAdapter,
-    text_config=lambda hf: hf.config.text_config,
-    vision_config=lambda hf: hf.config.vision_config,
-    multimodal_core=lambda hf: hf.model,
-    text_attention=lambda hf: [unwrap(layer.self_attn) for layer in hf.model.language_model.layers],
-    output_projection=lambda attn: unwrap(attn.o_proj),
-    image_token_id=lambda hf: int(hf.config.image_token_id),
-    add_model_inputs=no_extra_inputs,
-    reset_state=no_state,
-)
+SPEC = conditional_generation_spec("LlavaForConditionalGeneration", FacLlavaAdapter)

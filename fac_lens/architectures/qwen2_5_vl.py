@@ -7,7 +7,7 @@ from transformer_lens.model_bridge.supported_architectures.qwen2_5_vl import (
     Qwen2_5_VLArchitectureAdapter,
 )
 
-from .base import ArchitectureSpec, unwrap
+from .base import conditional_generation_spec
 
 
 class FacQwen2_5_VLAdapter(Qwen2_5_VLArchitectureAdapter):
@@ -43,15 +43,9 @@ def _fallback_processor(path: str, cache_dir: str | None = None):
     return QwenVLProcessor.from_pretrained(path, cache_dir=cache_dir)
 
 
-SPEC = ArchitectureSpec(
-    hf_architecture="Qwen2_5_VLForConditionalGeneration",
-    adapter_class=FacQwen2_5_VLAdapter,
-    text_config=lambda hf: hf.config.text_config,
-    vision_config=lambda hf: hf.config.vision_config,
-    multimodal_core=lambda hf: hf.model,
-    text_attention=lambda hf: [unwrap(layer.self_attn) for layer in hf.model.language_model.layers],
-    output_projection=lambda attn: unwrap(attn.o_proj),
-    image_token_id=lambda hf: int(hf.config.image_token_id),
+SPEC = conditional_generation_spec(
+    "Qwen2_5_VLForConditionalGeneration",
+    FacQwen2_5_VLAdapter,
     add_model_inputs=_add_mm_token_type_ids,
     reset_state=_reset_rope_deltas,
     fallback_processor=_fallback_processor,
