@@ -141,3 +141,24 @@ def test_import_has_no_side_effects():
     subprocess_run = subprocess.run  # the real one (no fixture here)
     result = subprocess_run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+QWEN_LIKE_TEMPLATE = (
+    "{% for m in messages %}<|im_start|> {{ m['role'] }} "
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|> "
+    "{% else %}{{ c['text'] }} {% endif %}{% endfor %}<|im_end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+)
+
+
+def test_prepare_uses_the_chat_template_when_there_is_one(tmp_path):
+    save_tiny_checkpoint(tmp_path, "qwen2_5_vl")
+    model = fl.load(tmp_path)
+    model.tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    model.processor.chat_template = QWEN_LIKE_TEMPLATE
+    inputs = model.prepare(red_square(), "what color is the cube ?")
+    text = model.tokenizer.decode(inputs["input_ids"][0])
+    assert text.startswith("<|im_start|> user <|vision_start|> <|image_pad|>")
+    assert text.rstrip().endswith("<|im_start|> assistant")
+    plain = model.prepare(red_square(), "what color is the cube ?", chat=False)
+    assert model.tokenizer.decode(plain["input_ids"][0]).startswith("<|vision_start|>")
