@@ -111,6 +111,32 @@ def visual_mass(
     return out[..., 0].transpose(1, 2)  # [B, R, H]
 
 
+def mean_visual_mass(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None,
+    key_is_image: torch.Tensor,
+    weights: torch.Tensor,
+) -> torch.Tensor:
+    """Weighted mean of :func:`visual_mass` over query rows (paper eq. 4 for one layer).
+
+    Args:
+        weights: [B, Q] query weights, each row summing to 1 (0 outside the query set). Only rows
+            some sample uses are computed (one row for the "last" query set).
+
+    Returns:
+        [B, H] float32.
+    """
+    rows = (weights > 0).any(0).nonzero().flatten()
+    rows = None if len(rows) == weights.shape[1] else rows
+    mass = visual_mass(module, query, key, attention_mask, scaling, key_is_image, rows)
+    mass = torch.nan_to_num(mass)  # fully masked (padding) rows carry no weight
+    chosen = weights if rows is None else weights[:, rows]
+    return (mass * chosen[..., None].to(mass)).sum(1)
+
+
 class attached_probes:
     """Context manager: attach one probe per text attention module; always detached on exit.
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .attention_probe import ATTENTION_NAME, attached_probes, visual_mass
+from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass
 from .errors import FacLensError
 from .lens_model import LensModel
 from .queries import Query, query_label, query_mask
@@ -140,22 +140,22 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: s
 
 def _record_indicator(model, inputs, qmask, key_is_image, result) -> None:
     n_query = qmask.shape[1]
-    rows = qmask.any(0).nonzero().flatten()
-    rows = None if len(rows) == n_query else rows
-    weights = (qmask if rows is None else qmask[:, rows]).float()  # [B, R]
-    weights = weights / weights.sum(1, keepdim=True)
+    weights = qmask.float() / qmask.sum(1, keepdim=True)  # [B, N]
 
     def make_probe(layer: int):
         def probe(module, query, key, attention_mask, scaling):
             if query.shape[2] != n_query:
                 return  # a pass with other queries (not this recording)
-            mass = visual_mass(module, query, key, attention_mask, scaling, key_is_image, rows)
-            mass = torch.nan_to_num(mass)  # fully masked (padding) rows carry no weight
-            result[:, layer] = (mass * weights[..., None].to(mass.device)).sum(1).cpu()
+            visual = mean_visual_mass(module, query, key, attention_mask, scaling, key_is_image, weights)
+            result[:, layer] = visual.cpu()
 
         return probe
 
-    with model.attention_implementation(ATTENTION_NAME), attached_probes(model.attention_modules, make_probe):
+    with (
+        model.attention_implementation(ATTENTION_NAME),
+        model.fast_path(),
+        attached_probes(model.attention_modules, make_probe),
+    ):
         model.spec.multimodal_core(model.hf)(**inputs)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .attention_probe import ATTENTION_NAME, attached_probes, visual_mass
+from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass, visual_mass
 from .config import FacConfig
 from .errors import FacLensError
 from .gains import Gains, strategy_gains
@@ -146,13 +146,9 @@ class _DynamicState:
                 )  # [B, Q, H]
                 self.current[:, layer] = visual.mean(1)
             else:
-                weights = self.query_rows  # [B, Q]
-                rows = weights.any(0).nonzero().flatten() if weights.shape[1] > 1 else None
-                if rows is not None and len(rows) == weights.shape[1]:
-                    rows = None
-                mass = visual_mass(module, query, key, attention_mask, scaling, self.key_is_image, rows)
-                chosen = weights if rows is None else weights[:, rows]
-                visual = (torch.nan_to_num(mass) * chosen[..., None]).sum(1)  # [B, H]
+                visual = mean_visual_mass(
+                    module, query, key, attention_mask, scaling, self.key_is_image, self.query_rows
+                )  # [B, H]
                 self.current[:, layer] = visual
             perception, reasoning = classify(
                 visual, layer, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas
