@@ -12,7 +12,8 @@ from torch import nn
 
 from .architectures import ArchitectureSpec
 from .attention_probe import ATTENTION_NAME
-from .errors import FacLensError
+from .bridging import bridge_has_hooks, unbridged
+from .inputs import normalize_inputs, prepare_inputs
 
 
 @dataclass(eq=False)
@@ -72,115 +73,14 @@ class LensModel:
 
     # ----------------------------------------------------------------------------------- inputs
     def prepare(
-        self,
-        images: Any,
-        text: str | Sequence[str],
-        chat: bool | None = None,
+        self, images: Any, text: str | Sequence[str], chat: bool | None = None
     ) -> dict[str, torch.Tensor]:
-        """Build model inputs through the processor (left-padded, on the model's device).
-
-        Args:
-            images: a PIL image / array, or a list with one per prompt.
-            text: the question(s). Where a prompt has no image placeholder one is put first.
-            chat: wrap each prompt in the processor's chat template with a generation prompt.
-                Default: whenever the processor has a chat template.
-
-        Returns:
-            HF model kwargs including ``mm_token_type_ids`` where the architecture uses them.
-        """
-        if self.processor is None:
-            raise FacLensError(
-                "this LensModel has no processor (it was loaded from a model object); pass raw "
-                "input dicts (input_ids, attention_mask, pixel_values, ...) to analysis calls, or "
-                "load with fl.load(model, processor=...)"
-            )
-        texts = [text] if isinstance(text, str) else list(text)
-        image_list = images if isinstance(images, (list, tuple)) else [images]
-        if any(image is None for image in image_list):
-            raise FacLensError("prepare() got no image; every prompt needs one")
-        placeholder = self._image_placeholder()
-        use_chat = chat if chat is not None else bool(getattr(self.processor, "chat_template", None))
-        prompts = []
-        for item in texts:
-            if use_chat:
-                messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": item}]}]
-                prompts.append(self.processor.apply_chat_template(messages, add_generation_prompt=True))
-            elif self._image_token_text() not in item:
-                prompts.append(placeholder + item)
-            else:
-                prompts.append(item)
-        tokenizer = self.tokenizer
-        if tokenizer is not None:
-            tokenizer.padding_side = "left"
-        encoded = self.processor(images=image_list, text=prompts, return_tensors="pt", padding=True)
-        return self.normalize(dict(encoded))
-
-    def _image_token_text(self) -> str:
-        token = getattr(self.processor, "image_token", None)
-        if token is None and self.tokenizer is not None:
-            token = self.tokenizer.convert_ids_to_tokens(self.image_token_id)
-        return token
-
-    def _image_placeholder(self) -> str:
-        token = self._image_token_text()
-        start = getattr(self.processor, "vision_start", None)
-        end = getattr(self.processor, "vision_end", None)
-        if start is None and token == "<|image_pad|>":
-            start, end = "<|vision_start|>", "<|vision_end|>"
-        return f"{start or ''}{token}{end or ''}"
+        """Build model inputs through the processor: see :func:`fac_lens.inputs.prepare_inputs`."""
+        return prepare_inputs(self, images, text, chat)
 
     def normalize(self, inputs: Mapping[str, Any], require_image: bool = True) -> dict[str, torch.Tensor]:
-        """Check and complete a dict of HF kwargs; move tensors to the model's device.
-
-        Raises:
-            FacLensError: no ``input_ids``; no image tokens (when required); mismatched batch or
-                sequence shapes.
-        """
-        if not isinstance(inputs, Mapping):
-            raise FacLensError(
-                f"inputs must be a dict of HF model kwargs (input_ids, attention_mask, "
-                f"pixel_values, ...), got {type(inputs).__name__}; build one with model.prepare()"
-            )
-        out = {k: v for k, v in inputs.items() if v is not None}
-        if "input_ids" not in out:
-            raise FacLensError("inputs need 'input_ids' (fac_lens finds image positions in them)")
-        ids = torch.as_tensor(out["input_ids"])
-        if ids.dim() == 1:
-            ids = ids[None]
-        if ids.dim() != 2:
-            raise FacLensError(f"input_ids must be [batch, seq], got shape {tuple(ids.shape)}")
-        out["input_ids"] = ids
-        mask = out.get("attention_mask")
-        if mask is not None:
-            mask = torch.as_tensor(mask)
-            mask = mask[None] if mask.dim() == 1 else mask
-            if mask.shape != ids.shape:
-                raise FacLensError(
-                    f"attention_mask shape {tuple(mask.shape)} does not match input_ids "
-                    f"{tuple(ids.shape)}; pass the mask the processor returned"
-                )
-            out["attention_mask"] = mask
-        if require_image:
-            per_row = (ids == self.image_token_id).sum(-1)
-            if bool((per_row == 0).any()):
-                rows = (per_row == 0).nonzero().flatten().tolist()
-                raise FacLensError(
-                    f"prompt row(s) {rows} contain no image tokens (id {self.image_token_id}); "
-                    "modality ratios need an image in every prompt: build inputs with "
-                    "model.prepare(image, text) or put the image placeholder in the text"
-                )
-            if "pixel_values" not in out:
-                raise FacLensError("inputs have image tokens but no 'pixel_values'")
-        out = self.spec.add_model_inputs(out, self.image_token_id)
-        device, dtype = self.device, self.dtype
-        moved = {}
-        for key, value in out.items():
-            if isinstance(value, torch.Tensor):
-                value = value.to(device)
-                if key == "pixel_values" and value.is_floating_point():
-                    value = value.to(dtype)
-            moved[key] = value
-        return moved
+        """Check and complete a dict of HF kwargs: see :func:`fac_lens.inputs.normalize_inputs`."""
+        return normalize_inputs(self, inputs, require_image)
 
     # ------------------------------------------------------------------------------ attention
     @contextmanager
@@ -200,27 +100,11 @@ class LensModel:
 
     def has_bridge_hooks(self) -> bool:
         """Whether any transformer-lens hook is attached to the bridge (yours, for instance)."""
-        return any(
-            len(point._forward_hooks) or len(point._backward_hooks) or getattr(point, "fwd_hooks", None)
-            for point in self.bridge.hook_dict.values()
-        )
+        return bridge_has_hooks(self.bridge)
 
-    @contextmanager
-    def unbridged(self) -> Iterator[None]:
-        """Run ``hf`` through its original HF modules inside the block (the bridge's wrappers,
-        which fire transformer-lens hook points, are put back on exit, also on an exception).
-
-        fac_lens uses it for its own forwards when no transformer-lens hook is attached: the
-        wrappers cost Python time per module call (about 2% of a 7B-sized CPU decoding step) and
-        fac_lens's own gains, gates and probes sit on the HF modules, so they fire either way.
-        """
-        swaps: list[tuple[nn.Module, str, nn.Module]] = []
-        try:
-            _swap_in_originals(self.hf, swaps)
-            yield
-        finally:
-            for parent, name, wrapper in reversed(swaps):
-                parent._modules[name] = wrapper
+    def unbridged(self):
+        """Context: ``hf`` runs through its original HF modules (see :func:`fac_lens.bridging.unbridged`)."""
+        return unbridged(self.hf)
 
     @contextmanager
     def fast_path(self) -> Iterator[None]:
@@ -260,25 +144,6 @@ class LensModel:
             config._attn_implementation = previous
         if self.processor is not None and hasattr(self.processor, "save_pretrained"):
             self.processor.save_pretrained(path)
-
-
-def _is_bridge_component(module: nn.Module) -> bool:
-    return "_original_component" in module._modules and module._modules["_original_component"] is not None
-
-
-def _swap_in_originals(module: nn.Module, swaps: list[tuple[nn.Module, str, nn.Module]]) -> None:
-    """Replace every bridge wrapper below ``module`` by the HF module it wraps (recorded in swaps)."""
-    for name, child in list(module._modules.items()):
-        if child is None:
-            continue
-        if _is_bridge_component(child):
-            original = child
-            while _is_bridge_component(original):
-                original = original._modules["_original_component"]
-            module._modules[name] = original
-            swaps.append((module, name, child))
-            child = original
-        _swap_in_originals(child, swaps)
 
 
 __all__ = ["LensModel", "ATTENTION_NAME"]
