@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 import fac_lens as fl
-from bench.common import interleaved, plain_and_lens, qwen_inputs, qwen_like, record
+from bench.common import (
+    plain_and_lens,
+    plain_forward,
+    qwen_inputs,
+    record,
+    setting,
+    seven_b_like,
+    time_against,
+)
 
 
 def main() -> None:
@@ -21,40 +27,22 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    model = qwen_like(
-        args.layers, hidden=3584, n_heads=28, n_kv_heads=4, intermediate=18944, vocab=args.vocab
-    )
+    model = seven_b_like(args.layers, vocab=args.vocab)
     inputs = qwen_inputs(model, args.image_tokens, args.text_tokens)
     plain, lens = plain_and_lens(model)
-
-    def plain_forward():
-        plain.model.rope_deltas = None
-        with torch.no_grad():
-            plain(**inputs)
-
     variants = {
-        "plain_sdpa_forward": plain_forward,
+        "plain_sdpa_forward": plain_forward(plain, inputs),
         "contribution_map": lambda: fl.contribution_map(lens, inputs, target=5, position=-1),
     }
-    timings = interleaved(variants, args.repeats)
-    relative = timings["contribution_map"]["median_s"] / timings["plain_sdpa_forward"]["median_s"]
+    timings, relative = time_against(variants, "plain_sdpa_forward", args.repeats)
     record(
         "contribution",
         {
-            "setting": {
-                **vars(args),
-                "tokens": int(inputs["input_ids"].shape[1]),
-                "hidden": 3584,
-                "heads": 28,
-                "kv_heads": 4,
-                "d_head": 128,
-                "mlp": 18944,
-                "dtype": "float32",
-            },
+            "setting": setting(args, inputs),
             "timings": timings,
-            "relative_to_plain": relative,
+            "relative_to_plain": relative["contribution_map"],
             "target": "contribution_map <= 3x plain forward",
-            "met": relative <= 3.0,
+            "met": relative["contribution_map"] <= 3.0,
         },
     )
 

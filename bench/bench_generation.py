@@ -12,7 +12,7 @@ import copy
 import torch
 
 import fac_lens as fl
-from bench.common import interleaved, qwen_inputs, qwen_like, record
+from bench.common import qwen_inputs, record, setting, seven_b_like, time_against
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    model = qwen_like(args.layers, hidden=3584, n_heads=28, n_kv_heads=4, intermediate=18944)
+    model = seven_b_like(args.layers)
     inputs = qwen_inputs(model, args.image_tokens, args.text_tokens)
     plain = copy.deepcopy(model)
     folded = fl.load(copy.deepcopy(model))
@@ -57,23 +57,11 @@ def main() -> None:
         "fac_folded": lambda: fl.generate(folded, inputs, args.new_tokens, **kw),
         "fac_dynamic": lambda: fl.generate(lens, inputs, args.new_tokens, fac=cfg, **kw),
     }
-    timings = interleaved(variants, args.repeats)
-    base = timings["plain_hf_generate"]["median_s"]
-    relative = {name: t["median_s"] / base for name, t in timings.items()}
+    timings, relative = time_against(variants, "plain_hf_generate", args.repeats)
     record(
         "generation",
         {
-            "setting": {
-                **vars(args),
-                "tokens": int(inputs["input_ids"].shape[1]),
-                "hidden": 3584,
-                "heads": 28,
-                "kv_heads": 4,
-                "d_head": 128,
-                "mlp": 18944,
-                "dtype": "float32",
-                "heads_rescaled": int((gains.values != 1).sum()),
-            },
+            "setting": setting(args, inputs, heads_rescaled=int((gains.values != 1).sum())),
             "timings": timings,
             "relative_to_plain": relative,
             "targets": {"fac_static": 1.02, "fac_folded": 1.00, "fac_dynamic": 1.10},

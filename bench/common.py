@@ -67,6 +67,43 @@ def qwen_inputs(model, n_image_tokens: int, n_text: int, seed: int = 0) -> dict:
     }
 
 
+SEVEN_B_LAYER = dict(hidden=3584, n_heads=28, n_kv_heads=4, intermediate=18944)
+
+
+def seven_b_like(n_layers: int, vocab: int = 4096):
+    """Decoder layers with Qwen2.5-VL-7B proportions: 28 heads of 128, 4 KV heads, MLP 18944."""
+    return qwen_like(n_layers, vocab=vocab, **SEVEN_B_LAYER)
+
+
+def setting(args, inputs: dict, **extra) -> dict:
+    """The settings a result was measured with: arguments, prompt length, layer sizes, dtype."""
+    return {
+        **vars(args),
+        "tokens": int(inputs["input_ids"].shape[1]),
+        **SEVEN_B_LAYER,
+        "dtype": "float32",
+        **extra,
+    }
+
+
+def plain_forward(plain, inputs: dict):
+    """A plain SDPA forward of the unwrapped model (the baseline), as a zero-argument callable."""
+
+    def run():
+        plain.model.rope_deltas = None
+        with torch.no_grad():
+            plain(**inputs)
+
+    return run
+
+
+def time_against(variants: dict, base: str, repeats: int) -> tuple[dict, dict]:
+    """Interleaved timings of every variant and each median relative to ``base``'s."""
+    timings = interleaved(variants, repeats)
+    reference = timings[base]["median_s"]
+    return timings, {name: t["median_s"] / reference for name, t in timings.items()}
+
+
 def plain_and_lens(model):
     """(plain HF copy with SDPA, fac_lens LensModel around the original)."""
     import fac_lens as fl
