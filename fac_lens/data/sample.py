@@ -1,0 +1,33 @@
+"""The one sample type every benchmark yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One visual question.
+
+    Attributes:
+        id: unique within its benchmark.
+        image: a PIL image (RGB), or None where a benchmark item has no image.
+        question: the question text (without the choices).
+        answer: the ground-truth answer: an option letter ("A") for multiple choice, "yes"/"no",
+            a number as text, or free text.
+        kind: the question kind (benchmark-specific, e.g. "attribute", "count", "exist",
+            "two_step", or a benchmark's own category / skill).
+        choices: the options of a multiple-choice question, in order (empty otherwise).
+        source: the benchmark name (e.g. "synthetic", "MathVista-mini").
+        meta: anything else the benchmark provides (scene, reasoning steps, difficulty, ...).
+    """
+
+    id: str
+    image: Any
+    question: str
+    answer: str
+    kind: str
+    choices: tuple[str, ...] = ()
+    source: str = ""
+    meta: dict = field(default_factory=dict, compare=False)
