@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench train-tiny card-tiny clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+train-tiny: setup  ## retrain the embedded default fac-tiny (about 25 min on 2 cores) and write its card
+	$(PY) -m fac_lens.train_tiny --out data/models/fac-tiny
+
+card-tiny: setup  ## re-evaluate fac-tiny on the test split and rewrite its model card
+	$(PY) -m fac_lens.tiny_card data/models/fac-tiny
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -53,8 +53,14 @@ def tiny_qwen2_5_vl(
     intermediate: int | None = None,
     vocab: int = VOCAB,
     init: float = 0.15,
+    vision_depth: int = 2,
+    vision_hidden: int = 32,
+    token_ids: dict[str, int] | None = None,
 ):
     """A random ``Qwen2_5_VLForConditionalGeneration`` (eval mode).
+
+    ``token_ids`` may override ``image_token_id``, ``video_token_id``, ``vision_start_token_id``,
+    ``vision_end_token_id``, ``bos_token_id``, ``eos_token_id``, ``pad_token_id``.
 
     The default ``init`` (weight std 0.15) gives peaked attention, so heads differ as in trained
     models; the benchmarks pass 0.02 (HF's default) with 7B-like sizes.
@@ -65,20 +71,7 @@ def tiny_qwen2_5_vl(
     section = [half - 2 * (half // 3), half // 3, half // 3]  # mRoPE: temporal, height, width
     text = _decoder(n_layers, n_heads, n_kv_heads, d_head, intermediate, vocab, init)
     text["rope_scaling"] = {"type": "mrope", "mrope_section": section}
-    config = Qwen2_5_VLConfig(
-        vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=2,
-            out_hidden_size=n_heads * d_head,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[1],
-        ),
-        text_config=text,
+    ids = dict(
         image_token_id=QWEN_IMAGE,
         video_token_id=QWEN_VIDEO,
         vision_start_token_id=QWEN_VISION_START,
@@ -86,6 +79,25 @@ def tiny_qwen2_5_vl(
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=0,
+    )
+    ids.update(token_ids or {})
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        text[key] = ids[key]
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(
+            depth=vision_depth,
+            hidden_size=vision_hidden,
+            intermediate_size=2 * vision_hidden,
+            num_heads=2 if vision_hidden <= 32 else 4,
+            out_hidden_size=n_heads * d_head,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=56,
+            fullatt_block_indexes=[vision_depth - 1],
+        ),
+        text_config=text,
+        **ids,
     )
     config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
     return _build(Qwen2_5_VLForConditionalGeneration, config, seed, dtype)

@@ -1,0 +1,113 @@
+"""Evaluate fac-tiny on the committed test split and write its model card.
+
+python -m fac_lens.tiny_card data/models/fac-tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TEST_SPLIT = Path("data/synthetic/test/test.jsonl")
+SUBSET = 64  # the fixed subset the test suite re-evaluates
+
+
+def document(out: str | Path, command: str = "make train-tiny", test_split: Path = TEST_SPLIT) -> dict:
+    """Evaluate on the whole test split (and the fixed subset), write evaluation.json and README.md."""
+    from . import load
+    from .data.synthetic import load_split
+    from .data.synthetic_eval import evaluate, summarize
+
+    out = Path(out)
+    model = load(out)
+    test = list(load_split(test_split))
+    records = evaluate(model, test)
+    summary = summarize(records)
+    summary["subset"] = {"n": SUBSET, **{k: v for k, v in summarize(records[:SUBSET]).items() if k != "n"}}
+    (out / "evaluation.json").write_text(json.dumps({"summary": summary, "records": records}, indent=1))
+    training = (
+        json.loads((out / "training_args.json").read_text()) if (out / "training_args.json").exists() else {}
+    )
+    (out / "README.md").write_text(_card(model, summary, training, command))
+    return summary
+
+
+def _card(model, summary: dict, training: dict, command: str) -> str:
+    config = model.hf.config
+    text, vision = config.text_config, config.vision_config
+    params = sum(p.numel() for p in model.hf.parameters())
+    rows = "\n".join(
+        f"| {kind} | {row['n']} | {row['accuracy']:.1%} | {row['errors'].get('perception', 0)} | "
+        f"{row['errors'].get('reasoning', 0)} |"
+        for kind, row in summary["per_kind"].items()
+    )
+    errors = summary["errors"]
+    return f"""# fac-tiny
+
+The embedded default of fac_lens: a `Qwen2_5_VLForConditionalGeneration` trained from scratch on
+fac_lens's synthetic CLEVR-like benchmark (`fac_lens/data/synthetic.py`) on a 2-core CPU. Same
+architecture as Ocean-R1 and R1-Onevision (windowed ViT with patch merger, mRoPE text decoder with
+GQA), at a size that runs in milliseconds. It answers in the paper's format,
+`<think> steps </think> answer`, and it is wrong often enough to study why.
+
+## Config
+
+- text decoder: {text.num_hidden_layers} layers, {text.num_attention_heads} heads of
+  {text.hidden_size // text.num_attention_heads} ({text.num_key_value_heads} KV heads, GQA), hidden {text.hidden_size},
+  MLP {text.intermediate_size}, mRoPE sections {text.rope_parameters.get("mrope_section")}, vocabulary {text.vocab_size}
+  (word level)
+- vision tower: {vision.depth} blocks (window attention, full attention in block
+  {vision.fullatt_block_indexes}), hidden {vision.hidden_size}, patch {vision.patch_size}, merge {vision.spatial_merge_size}x{vision.spatial_merge_size};
+  a 140 x 140 image is 25 image tokens
+- {params / 1e6:.2f} M parameters, float32 safetensors
+
+## Training
+
+- data: fresh samples of the generator's train split at every step (all four kinds equally often);
+  the test split (`data/synthetic/test`, 600 samples) is drawn from a separate seed stream
+- steps {training.get("steps")}, batch {training.get("batch_size")}, AdamW peak lr {training.get("lr")} (warmup,
+  cosine to 10%), seed {training.get("seed")}, {training.get("seconds")} s on 2 CPU cores; loss on the reply only
+- loss curve: `training_log.csv` beside this file
+- command: `{command}`
+
+## Accuracy on the test split (greedy, max 48 new tokens)
+
+Overall: **{summary["accuracy"]:.1%}** of {summary["n"]} ({errors.get("perception", 0)} errors at a perception
+step, {errors.get("reasoning", 0)} at a reasoning step). On the first {summary["subset"]["n"]} samples (the subset
+the test suite re-evaluates): {summary["subset"]["accuracy"]:.1%}.
+
+| kind | n | accuracy | perception errors | reasoning errors |
+|---|---|---|---|---|
+{rows}
+
+An error is attributed to the first ground-truth step the generated trace does not state
+(`fac_lens.data.synthetic.diagnose`); a wrong answer after correct steps is a reasoning error.
+Per-sample records: `evaluation.json`.
+
+## Use
+
+```python
+import fac_lens as fl
+model = fl.load("data/models/fac-tiny")
+inputs = model.prepare(image, "what shape is the large thing that is the same color as the small ball ?")
+print(fl.generate(model, inputs, max_new_tokens=48).text[0])
+```
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model", type=Path, help="the saved model directory")
+    parser.add_argument(
+        "--command", default="make train-tiny", help="the command that trained it (for the card)"
+    )
+    args = parser.parse_args()
+    summary = document(args.model, args.command)
+    print(json.dumps({k: v for k, v in summary.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
