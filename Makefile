@@ -26,8 +26,15 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-train-tiny: setup  ## retrain the embedded default fac-tiny (about 25 min on 2 cores) and write its card
-	$(PY) -m fac_lens.train_tiny --out data/models/fac-tiny
+STAGE1 := data/models/.fac-tiny-stage1
+train-tiny: setup  ## retrain the embedded default fac-tiny (two stages, about 45 min on 2 cores) and write its card
+	$(PY) -m fac_lens.train_tiny --out $(STAGE1) --steps 4000 --lr 2e-3 --no-card
+	$(PY) -m fac_lens.train_tiny --init-from $(STAGE1) --first-sample 128000 --steps 4000 --lr 1.5e-3 \
+		--out data/models/fac-tiny --no-card
+	cp $(STAGE1)/training_log.csv data/models/fac-tiny/training_log_stage1.csv
+	cp $(STAGE1)/training_args.json data/models/fac-tiny/training_args_stage1.json
+	rm -rf $(STAGE1)
+	$(PY) -m fac_lens.tiny_card data/models/fac-tiny --command "make train-tiny"
 
 card-tiny: setup  ## re-evaluate fac-tiny on the test split and rewrite its model card
 	$(PY) -m fac_lens.tiny_card data/models/fac-tiny

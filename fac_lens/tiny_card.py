@@ -26,14 +26,58 @@ def document(out: str | Path, command: str = "make train-tiny", test_split: Path
     summary = summarize(records)
     summary["subset"] = {"n": SUBSET, **{k: v for k, v in summarize(records[:SUBSET]).items() if k != "n"}}
     (out / "evaluation.json").write_text(json.dumps({"summary": summary, "records": records}, indent=1))
-    training = (
-        json.loads((out / "training_args.json").read_text()) if (out / "training_args.json").exists() else {}
-    )
-    (out / "README.md").write_text(_card(model, summary, training, command))
+    stages = [
+        json.loads((out / name).read_text())
+        for name in ("training_args_stage1.json", "training_args.json")
+        if (out / name).exists()
+    ]
+    _loss_figure(out)
+    (out / "README.md").write_text(_card(model, summary, stages, command))
     return summary
 
 
-def _card(model, summary: dict, training: dict, command: str) -> str:
+def _loss_figure(out: Path) -> None:
+    """Plot the smoothed training loss of every stage to ``<out>/training_loss.png``."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    offset = 0
+    for name, label in (("training_log_stage1.csv", "stage 1"), ("training_log.csv", "stage 2")):
+        if not (out / name).exists():
+            continue
+        with (out / name).open() as f:
+            rows = list(csv.DictReader(f))
+        steps = [offset + int(r["step"]) for r in rows]
+        ax.plot(steps, [float(r["smoothed_loss"]) for r in rows], label=label)
+        offset = steps[-1] + 1
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (smoothed)")
+    ax.set_title("fac-tiny training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "training_loss.png", dpi=90)
+    plt.close(fig)
+
+
+def _stage_text(stages: list[dict]) -> str:
+    lines = []
+    for number, stage in enumerate(stages, start=1):
+        start = "continuing from stage 1" if stage.get("init_from") else "from scratch"
+        lines.append(
+            f"- stage {number} ({start}): {stage.get('steps')} steps of batch {stage.get('batch_size')}, AdamW "
+            f"peak lr {stage.get('lr')} (warmup, cosine to 10%), train samples from index "
+            f"{stage.get('first_sample', 0)}, seed {stage.get('seed')}, {stage.get('seconds')} s on 2 CPU cores, "
+            f"final smoothed loss {stage.get('final_smoothed_loss') or 0:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def _card(model, summary: dict, stages: list[dict], command: str) -> str:
     config = model.hf.config
     text, vision = config.text_config, config.vision_config
     params = sum(p.numel() for p in model.hf.parameters())
@@ -66,9 +110,9 @@ GQA), at a size that runs in milliseconds. It answers in the paper's format,
 
 - data: fresh samples of the generator's train split at every step (all four kinds equally often);
   the test split (`data/synthetic/test`, 600 samples) is drawn from a separate seed stream
-- steps {training.get("steps")}, batch {training.get("batch_size")}, AdamW peak lr {training.get("lr")} (warmup,
-  cosine to 10%), seed {training.get("seed")}, {training.get("seconds")} s on 2 CPU cores; loss on the reply only
-- loss curve: `training_log.csv` beside this file
+{_stage_text(stages)}
+- loss on the assistant's reply only; loss curves: `training_log_stage1.csv`, `training_log.csv`,
+  `training_loss.png` beside this file
 - command: `{command}`
 
 ## Accuracy on the test split (greedy, max 48 new tokens)

@@ -123,12 +123,27 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 
 def train(
-    out: Path, steps: int, batch_size: int, lr: float, seed: int, save_every: int = 0, log_every: int = 25
+    out: Path,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    save_every: int = 0,
+    log_every: int = 25,
+    init_from: Path | None = None,
+    first_sample: int = 0,
 ):
-    """Train and save fac-tiny to ``out``; returns the final smoothed loss."""
+    """Train and save fac-tiny to ``out``; returns the final smoothed loss.
+
+    Args:
+        init_from: continue from a saved fac-tiny instead of fresh weights (a second stage).
+        first_sample: index of the first train-split sample drawn (a second stage draws new ones).
+    """
     torch.manual_seed(seed)
     processor = build_processor()
     model = build_model(processor, seed)
+    if init_from is not None:
+        model = type(model).from_pretrained(init_from, dtype=torch.float32).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "training_log.csv"
@@ -138,7 +153,7 @@ def train(
         log = csv.writer(log_file)
         log.writerow(["step", "loss", "smoothed_loss", "lr", "seconds"])
         for step in tqdm(range(steps), desc="train fac-tiny"):
-            batch = [make_sample("train", step * batch_size + i) for i in range(batch_size)]
+            batch = [make_sample("train", first_sample + step * batch_size + i) for i in range(batch_size)]
             inputs = collate(processor, batch)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, steps, lr, warmup=min(200, steps // 10 + 1))
@@ -169,6 +184,8 @@ def train(
                 "batch_size": batch_size,
                 "lr": lr,
                 "seed": seed,
+                "init_from": str(init_from) if init_from else None,
+                "first_sample": first_sample,
                 "seconds": round(time.perf_counter() - start, 1),
                 "final_smoothed_loss": smoothed,
             },
@@ -202,8 +219,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-card", action="store_true", help="skip the test-split evaluation and model card"
     )
+    parser.add_argument("--init-from", type=Path, help="continue from a saved model (a second stage)")
+    parser.add_argument("--first-sample", type=int, default=0, help="index of the first train sample drawn")
     args = parser.parse_args(argv)
-    train(args.out, args.steps, args.batch_size, args.lr, args.seed, args.save_every)
+    train(
+        args.out,
+        args.steps,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        args.save_every,
+        init_from=args.init_from,
+        first_sample=args.first_sample,
+    )
     if not args.no_card:
         from .tiny_card import document
 
