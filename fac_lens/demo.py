@@ -1,36 +1,28 @@
-"""The main job on the embedded default: ratios, identification, rescaling, traces and maps.
+"""The main job on the embedded default, fac-tiny: ratios, identification, rescaling, traces, maps.
 
-    python -m fac_lens.demo [--out figures/demo.png]
+    python -m fac_lens.demo [--out figures/demo_embedded_default.png] [--samples 64]
 
-Until the trained embedded model exists (issue 3), the embedded default is a tiny random-weight
-Qwen2.5-VL checkpoint built in code and saved to a temporary directory, so that the whole path a
-real checkpoint takes is exercised: ``fl.load(dir)``, ``model.prepare(image, text)``, ratios,
-identification, static and dynamic rescaling, generation and contribution maps. Random weights
-show no functional structure: the numbers demonstrate the machinery, not a finding.
+fac-tiny (``data/models/fac-tiny``) is a small Qwen2.5-VL trained on fac_lens's synthetic
+benchmark; it loads exactly like a real checkpoint. The demo records head ratios on test samples,
+identifies perception and reasoning heads, compares vanilla and FAC (dynamic) accuracy per question
+kind on a subset of the test split, and studies one failing two-step question: its vanilla and
+rescaled traces and the contribution maps of its answer token.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import textwrap
 from pathlib import Path
 
-import torch
-
 import fac_lens as fl
-from fac_lens.tiny import save_tiny_checkpoint
 
+from .data.synthetic import load_split
+from .data.synthetic_eval import evaluate, summarize
 
-def scene():
-    """A small CLEVR-like picture: a red square and a blue disc on gray."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (112, 112), (128, 128, 128))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((14, 30, 50, 66), fill=(200, 30, 30))
-    draw.ellipse((64, 50, 100, 86), fill=(30, 60, 200))
-    return image
+MODEL = Path("data/models/fac-tiny")
+TEST_SPLIT = Path("data/synthetic/test/test.jsonl")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,71 +30,112 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", default="figures/demo_embedded_default.png", help="figure to write")
-    parser.add_argument("--new-tokens", type=int, default=12, help="length of the generated traces")
+    parser.add_argument("--model", default=str(MODEL), help="model directory (default: fac-tiny)")
+    parser.add_argument("--samples", type=int, default=64, help="test samples to evaluate")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as checkpoint:
-        save_tiny_checkpoint(checkpoint, "qwen2_5_vl")
-        model = fl.load(checkpoint)
-    inputs = model.prepare(scene(), "what color is the cube ?")
-    ratios = fl.attention_ratios(model, inputs, query="all")
-    last = fl.attention_ratios(model, inputs, query="last")
+
+    model = fl.load(args.model)
+    test = list(load_split(TEST_SPLIT))[: args.samples]
+    ratios = fl.attention_ratios(
+        model, [model.prepare(s.image, s.question) for s in test[:32]], progress=False
+    )
     visual = ratios.visual
+    last_perception = model.n_layers // 2 - 1
     config = fl.FacConfig(
-        l_perc=1,
-        l_reas=2,
-        tau_perc=round(float(visual.quantile(0.75)), 3),
-        tau_reas=round(float(visual.quantile(0.25)), 3),
+        l_perc=last_perception,
+        l_reas=last_perception + 1,
+        tau_perc=round(float(visual[: last_perception + 1].quantile(0.75)), 3),
+        tau_reas=round(float(visual[last_perception + 1 :].quantile(0.25)), 3),
         g_perc=1.16,
         g_reas=1.30,
     )
     selection = config.select(ratios)
-    gains = config.gains(selection)
-    vanilla = fl.generate(model, inputs, max_new_tokens=args.new_tokens)
-    static = fl.generate(model, inputs, max_new_tokens=args.new_tokens, fac=gains)
-    dynamic = fl.generate(model, inputs, max_new_tokens=args.new_tokens, fac=config)
-    target = int(vanilla.new_tokens[0, 0])
-    before = fl.contribution_map(model, inputs, target=target, position=-1)
-    with fl.rescale(model, gains):
-        after = fl.contribution_map(model, inputs, target=target, position=-1)
+    vanilla_records = evaluate(model, test, progress=False)
+    fac_records = evaluate(model, test, fac=config, progress=False)
+    vanilla, fac = summarize(vanilla_records), summarize(fac_records)
+
+    failing = next(
+        (s for s, r in zip(test, vanilla_records, strict=True) if not r["correct"] and s.kind == "two_step"),
+        next(s for s, r in zip(test, vanilla_records, strict=True) if not r["correct"]),
+    )
+    case = _case_study(model, failing, config)
     summary = {
         "model": repr(model),
-        "tokens": int(inputs["input_ids"].shape[1]),
-        "image_tokens": int((inputs["input_ids"] == model.image_token_id).sum()),
-        "layer_visual_ratio": [round(v, 4) for v in ratios.layer_trajectory()[0].tolist()],
+        "layer_visual_ratio": [round(v, 3) for v in ratios.layer_trajectory()[0].tolist()],
         "config": config.__dict__,
         "heads": selection.counts,
-        "vanilla_trace": vanilla.text[0],
-        "static_trace": static.text[0],
-        "dynamic_trace": dynamic.text[0],
-        "dynamic_heads_per_step": [
-            dynamic.rescale.selection(i).counts["perception"]
-            + dynamic.rescale.selection(i).counts["reasoning"]
-            for i in range(len(dynamic.rescale.pass_ratios))
-        ],
-        "top_heads_before": before.ranking(top=3),
-        "top_heads_after": after.ranking(top=3),
+        "vanilla": {
+            "accuracy": vanilla["accuracy"],
+            "per_kind": {k: v["accuracy"] for k, v in vanilla["per_kind"].items()},
+        },
+        "fac": {
+            "accuracy": fac["accuracy"],
+            "per_kind": {k: v["accuracy"] for k, v in fac["per_kind"].items()},
+        },
+        "case": {k: v for k, v in case.items() if k not in ("before", "after")},
         "figure": args.out,
     }
-    _figure(ratios, last, selection, config, before, after, Path(args.out))
+    _figure(ratios, selection, config, case, Path(args.out))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{summary['model']}\n{summary['tokens']} tokens, {summary['image_tokens']} image tokens")
-        print(f"layer-wise visual ratio: {summary['layer_visual_ratio']}")
-        print(selection.summary())
-        print(f"vanilla trace : {vanilla.text[0]!r}")
-        print(f"static  trace : {static.text[0]!r}")
-        print(
-            f"dynamic trace : {dynamic.text[0]!r}  (heads rescaled per step: {summary['dynamic_heads_per_step']})"
-        )
-        print(f"top heads for token {target}: before {before.ranking(top=3)}, after {after.ranking(top=3)}")
-        print(f"figure written to {args.out}")
+        _print(summary, selection, vanilla, fac)
     return summary
 
 
-def _figure(ratios, last, selection, config, before, after, out: Path) -> None:
+def _case_study(model, sample, config) -> dict:
+    """Vanilla vs rescaled trace of one failing sample, and contribution maps of its answer token."""
+    inputs = model.prepare(sample.image, sample.question)
+    vanilla = fl.generate(model, inputs, max_new_tokens=48)
+    rescaled = fl.generate(model, inputs, max_new_tokens=48, fac=config)
+    sequence = {k: v for k, v in inputs.items()}
+    ids = vanilla.sequences[:, : inputs["input_ids"].shape[1] + vanilla.new_tokens.shape[1]]
+    sequence["input_ids"] = ids
+    sequence["attention_mask"] = ids.new_ones(ids.shape)
+    sequence.pop("mm_token_type_ids", None)
+    tokens = model.tokenizer.convert_ids_to_tokens(ids[0])
+    think_end = (
+        max(i for i, t in enumerate(tokens) if t == "</think>") if "</think>" in tokens else len(tokens) - 2
+    )
+    answer_position = min(think_end + 1, len(tokens) - 1)
+    before = fl.contribution_map(model, sequence, target=None, position=answer_position - 1)
+    with fl.rescale(model, config):
+        after = fl.contribution_map(model, sequence, target=None, position=answer_position - 1)
+    return {
+        "id": sample.id,
+        "question": sample.question,
+        "answer": sample.answer,
+        "vanilla_trace": vanilla.text[0],
+        "fac_trace": rescaled.text[0],
+        "answer_token": tokens[answer_position],
+        "top_heads_vanilla": before.ranking(top=3),
+        "top_heads_fac": after.ranking(top=3),
+        "before": before,
+        "after": after,
+    }
+
+
+def _print(summary: dict, selection, vanilla: dict, fac: dict) -> None:
+    print(summary["model"])
+    print(f"layer-wise visual ratio (32 test samples): {summary['layer_visual_ratio']}")
+    print(selection.summary())
+    print(
+        f"accuracy on {vanilla['n']} test samples: vanilla {vanilla['accuracy']:.1%}, FAC {fac['accuracy']:.1%}"
+    )
+    for kind in vanilla["per_kind"]:
+        print(
+            f"  {kind:10s} vanilla {vanilla['per_kind'][kind]['accuracy']:.1%}  FAC {fac['per_kind'][kind]['accuracy']:.1%}"
+        )
+    case = summary["case"]
+    print(f"case study {case['id']}: {case['question']}  (truth: {case['answer']})")
+    print(f"  vanilla: {case['vanilla_trace']}")
+    print(f"  FAC    : {case['fac_trace']}")
+    print(f"  top heads for the answer token {case['answer_token']!r}: vanilla {case['top_heads_vanilla']}")
+    print(f"figure written to {summary['figure']}")
+
+
+def _figure(ratios, selection, config, case, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,16 +147,26 @@ def _figure(ratios, last, selection, config, before, after, out: Path) -> None:
     sns.set_theme(style="white")
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     plot_head_map(ratios, selection, ax=axes[0, 0])
-    axes[0, 0].set_title("S_v, query = all positions")
-    plot_head_map(last, ax=axes[0, 1])
-    axes[0, 1].set_title("S_v, query = last position (i*)")
-    plot_layer_trajectory(ratios, config.l_perc, config.l_reas, ax=axes[0, 2])
-    plot_contribution(before, ax=axes[1, 0], title="contribution, vanilla")
-    plot_contribution(after, ax=axes[1, 1], title="contribution, rescaled")
+    plot_layer_trajectory(ratios, config.l_perc, config.l_reas, ax=axes[0, 1])
+    axes[0, 2].axis("off")
+    story = [
+        case["question"],
+        f"truth: {case['answer']}",
+        f"vanilla: {case['vanilla_trace']}",
+        f"FAC: {case['fac_trace']}",
+    ]
+    axes[0, 2].text(0, 0.5, "\n\n".join(textwrap.fill(line, 55) for line in story), fontsize=9, va="center")
     plot_contribution(
-        after.normalized("layer") - before.normalized("layer"), ax=axes[1, 2], title="rescaled - vanilla"
+        case["before"], ax=axes[1, 0], title=f"contribution to {case['answer_token']!r}, vanilla"
     )
-    fig.suptitle("fac_lens on the embedded default (tiny random Qwen2.5-VL: machinery, not findings)")
+    plot_contribution(case["after"], ax=axes[1, 1], title="same token, FAC (dynamic)")
+    plot_contribution(
+        case["after"].normalized("layer") - case["before"].normalized("layer"),
+        ax=axes[1, 2],
+        title="FAC - vanilla",
+        label="change of layer-normalised importance",
+    )
+    fig.suptitle("fac_lens on the embedded default fac-tiny (synthetic CLEVR-like benchmark)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)

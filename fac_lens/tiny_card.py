@@ -67,7 +67,7 @@ def _loss_figure(out: Path) -> None:
 def _stage_text(stages: list[dict]) -> str:
     lines = []
     for number, stage in enumerate(stages, start=1):
-        start = "continuing from stage 1" if stage.get("init_from") else "from scratch"
+        start = f"continuing from stage {number - 1}" if stage.get("init_from") else "from scratch"
         lines.append(
             f"- stage {number} ({start}): {stage.get('steps')} steps of batch {stage.get('batch_size')}, AdamW "
             f"peak lr {stage.get('lr')} (warmup, cosine to 10%), train samples from index "
@@ -75,6 +75,22 @@ def _stage_text(stages: list[dict]) -> str:
             f"final smoothed loss {stage.get('final_smoothed_loss') or 0:.3f}"
         )
     return "\n".join(lines)
+
+
+TARGET = (0.70, 0.90)
+
+
+def _target_text(accuracy: float) -> str:
+    low, high = TARGET
+    if low <= accuracy <= high:
+        return (
+            f"Target for the embedded default: {low:.0%}-{high:.0%} overall, with errors of both kinds: met."
+        )
+    return (
+        f"Target for the embedded default: {low:.0%}-{high:.0%} overall, with errors of both kinds: "
+        f"**not met** ({accuracy:.1%}); more training "
+        "steps (the loss was still falling) or an easier scene renderer are the next things to try."
+    )
 
 
 def _card(model, summary: dict, stages: list[dict], command: str) -> str:
@@ -125,9 +141,14 @@ the test suite re-evaluates): {summary["subset"]["accuracy"]:.1%}.
 |---|---|---|---|---|
 {rows}
 
-An error is attributed to the first ground-truth step the generated trace does not state
-(`fac_lens.data.synthetic.diagnose`); a wrong answer after correct steps is a reasoning error.
-Per-sample records: `evaluation.json`.
+{_target_text(summary["accuracy"])}
+
+Errors are attributed by `fac_lens.data.synthetic.diagnose`, reading the trace against the
+ground-truth steps: for existence and counting questions, a listed set of objects that implies the
+wrong answer given is a perception error, an answer that contradicts the model's own list is a
+reasoning error; for two-step questions, a wrong colour for the reference object is a perception
+error and a wrong answer after the right colour a reasoning error; attribute errors are perception
+errors. Per-sample records: `evaluation.json`.
 
 ## Use
 

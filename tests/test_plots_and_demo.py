@@ -35,13 +35,18 @@ def test_trajectory_and_contribution_plots_return_their_axes():
     plt.close(fig)
 
 
-def test_demo_runs_and_writes_its_figure(tmp_path):
+def test_demo_runs_on_fac_tiny_and_writes_its_figure(tmp_path):
     from fac_lens.demo import main
 
     out = tmp_path / "demo.png"
-    summary = main(["--out", str(out), "--new-tokens", "4"])
+    summary = main(["--out", str(out), "--samples", "16"])
     assert out.exists() and out.stat().st_size > 10_000
-    assert summary["heads"]["total"] == 16
-    assert summary["image_tokens"] > 0 and len(summary["layer_visual_ratio"]) == 4
-    assert len(summary["dynamic_heads_per_step"]) == 4
-    assert isinstance(summary["vanilla_trace"], str)
+    assert summary["heads"]["total"] == 24  # fac-tiny: 6 layers x 4 heads
+    assert len(summary["layer_visual_ratio"]) == 6
+    assert 0.0 <= summary["vanilla"]["accuracy"] <= 1.0 and set(summary["fac"]["per_kind"]) == {
+        "attribute",
+        "count",
+        "exist",
+        "two_step",
+    }
+    assert summary["case"]["vanilla_trace"].startswith("<think>")

@@ -130,3 +130,21 @@ def test_diagnose_finds_the_failing_step():
     )
     assert diagnose(sample, f"<think> {perception} . wrong . </think> x", "x") == "reasoning"
     assert diagnose(sample, f"<think> {perception} . {reasoning} . </think> x", "x") == "reasoning"
+
+
+def test_diagnose_reads_exist_and_count_traces_for_self_consistency():
+    exist = next(s for s in samples("validation", 40) if s.kind == "exist" and s.answer == "yes")
+    color, shape = exist.question.rstrip(" ?").split()[-2:]
+    # listed the object but answered no: the conclusion contradicts its own perception
+    listing = f"<think> i see small {color} {shape} . </think> no"
+    assert diagnose(exist, listing, "no") == "reasoning"
+    # did not see it and said no accordingly: a perception error
+    other = "cube" if shape != "cube" else "ball"
+    assert diagnose(exist, f"<think> i see large {color} {other} . </think> no", "no") == "perception"
+    count = next(s for s in samples("validation", 40) if s.kind == "count" and s.answer == "one")
+    subject = count.meta["steps"][0]["text"].split(" : ")[0]
+    assert diagnose(count, f"<think> {subject} : none . that makes two . </think> two", "two") == "reasoning"
+    assert (
+        diagnose(count, f"<think> {subject} : a b , c d . that makes two . </think> two", "two")
+        == "perception"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -225,20 +226,49 @@ def samples(split: str, n: int, start: int = 0, kinds: Sequence[str] = KINDS) ->
         yield make_sample(split, index, kinds)
 
 
+def _stated_objects(trace: str, after: str) -> list[tuple[str, ...]] | None:
+    """Objects a trace lists after ``after`` (e.g. "i see"), as word tuples; None if not found."""
+    match = re.search(re.escape(after) + r" (.*?) \.", trace)
+    if match is None:
+        return None
+    listed = match.group(1).strip()
+    return [] if listed == "none" else [tuple(item.split()) for item in listed.split(" , ")]
+
+
 def diagnose(sample: Sample, generated: str, predicted: str | None) -> str:
-    """Where a generated trace went wrong: ``"correct"``, or the kind of the first ground-truth
-    step the trace does not state (``"perception"`` / ``"reasoning"``); a wrong answer after
-    correct steps is a reasoning error; ``"unknown"`` if the sample has no steps."""
+    """Which step a wrong answer went wrong at: ``"correct"``, ``"perception"`` or ``"reasoning"``.
+
+    The trace is read against the ground-truth steps (``sample.meta["steps"]``):
+
+    - ``exist``: the objects the trace lists. If they imply the wrong answer the model gave, it saw
+      wrongly (perception); if the answer contradicts its own list, the conclusion drifted (reasoning).
+    - ``count``: the same with the listed objects and the number.
+    - ``two_step``: a wrong colour for the reference object is a perception error; a right one
+      followed by a wrong answer is a reasoning error.
+    - otherwise, the kind of the first ground-truth step the trace does not state; a wrong answer
+      after correct steps is a reasoning error.
+    """
     if predicted is not None and predicted.strip() == sample.answer:
         return "correct"
     steps = sample.meta.get("steps") or []
-    if not steps:
-        return "unknown"
     text = " ".join(generated.split())
+    if sample.kind == "exist":
+        listed = _stated_objects(text, "i see")
+        if listed is not None:
+            color, shape = sample.question.rstrip(" ?").split()[-2:]
+            implied = "yes" if any(obj[-2:] == (color, shape) for obj in listed) else "no"
+            return "perception" if implied == predicted else "reasoning"
+    if sample.kind == "count":
+        subject = steps[0]["text"].split(" : ")[0] if steps else ""
+        listed = _stated_objects(text, f"{subject} :")
+        if listed is not None:
+            return "perception" if NUMBERS[min(len(listed), 4)] == predicted else "reasoning"
+    if sample.kind == "two_step" and steps:
+        return "perception" if steps[0]["text"] not in text else "reasoning"
     for step in steps:
         if step["text"] not in text:
             return step["kind"]
-    return "reasoning"
+    return "reasoning" if steps else "unknown"
 
 
 def write_split(root: str | Path, split: str, n: int) -> Path:
