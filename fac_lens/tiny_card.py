@@ -28,7 +28,7 @@ def document(out: str | Path, command: str = "make train-tiny", test_split: Path
     (out / "evaluation.json").write_text(json.dumps({"summary": summary, "records": records}, indent=1))
     stages = [
         json.loads((out / name).read_text())
-        for name in ("training_args_stage1.json", "training_args.json")
+        for name in ("training_args_stage1.json", "training_args_stage2.json", "training_args.json")
         if (out / name).exists()
     ]
     _loss_figure(out)
@@ -47,7 +47,9 @@ def _loss_figure(out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     offset = 0
-    for name, label in (("training_log_stage1.csv", "stage 1"), ("training_log.csv", "stage 2")):
+    logs = sorted(out.glob("training_log_stage*.csv")) + [out / "training_log.csv"]
+    for number, path in enumerate(logs, start=1):
+        name, label = path.name, f"stage {number}"
         if not (out / name).exists():
             continue
         with (out / name).open() as f:
@@ -127,8 +129,8 @@ GQA), at a size that runs in milliseconds. It answers in the paper's format,
 - data: fresh samples of the generator's train split at every step (all four kinds equally often);
   the test split (`data/synthetic/test`, 600 samples) is drawn from a separate seed stream
 {_stage_text(stages)}
-- loss on the assistant's reply only; loss curves: `training_log_stage1.csv`, `training_log.csv`,
-  `training_loss.png` beside this file
+- loss on the assistant's reply only; loss curves: `training_log_stage*.csv` (earlier stages),
+  `training_log.csv` (last stage) and `training_loss.png` beside this file
 - command: `{command}`
 
 ## Accuracy on the test split (greedy, max 48 new tokens)
