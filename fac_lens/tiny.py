@@ -188,9 +188,6 @@ WORDS = (
 
 def tiny_tokenizer(kind: str = "qwen2_5_vl"):
     """A word-level tokenizer over :data:`VOCAB` ids whose special ids match the tiny configs."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     specials = {"<pad>": 0, "<s>": 1, "</s>": 2}
     if kind == "qwen2_5_vl":
         image = {
@@ -210,18 +207,31 @@ def tiny_tokenizer(kind: str = "qwen2_5_vl"):
     for token, index in image.items():
         vocab = {k: v for k, v in vocab.items() if v != index}
         vocab[token] = index
+    tokenizer = word_level_tokenizer(vocab, list(image), bos_token="<s>", eos_token="</s>")
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def word_level_tokenizer(vocab: dict[str, int], special: list[str], **special_tokens):
+    """A ``PreTrainedTokenizerFast`` on a whitespace-split ``tokenizers`` WordLevel model, built offline.
+
+    Args:
+        vocab: token -> id; must contain ``<unk>`` and ``<pad>``.
+        special: extra special tokens (never split, skipped when decoding with skip_special_tokens).
+        **special_tokens: e.g. ``bos_token="<s>"``, ``eos_token="</s>"``.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     model = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=model,
         unk_token="<unk>",
         pad_token="<pad>",
-        bos_token="<s>",
-        eos_token="</s>",
-        additional_special_tokens=list(image),
+        additional_special_tokens=special,
+        **special_tokens,
     )
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 def save_tiny_checkpoint(path, kind: str = "qwen2_5_vl", seed: int = 0) -> None:

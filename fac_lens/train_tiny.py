@@ -49,20 +49,12 @@ MODEL_SIZE = dict(
 
 def build_processor() -> QwenVLProcessor:
     """Word-level tokenizer over the benchmark's vocabulary + the torchvision-free image processor."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+    from .tiny import word_level_tokenizer
+
     vocab = {token: i for i, token in enumerate(SPECIAL + vocabulary())}
-    model = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=model,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        eos_token="<|im_end|>",
-        additional_special_tokens=SPECIAL[2:],
-    )
+    tokenizer = word_level_tokenizer(vocab, SPECIAL[2:], eos_token="<|im_end|>")
     tokenizer.chat_template = CHAT_TEMPLATE
     pixels = IMAGE_SIZE * IMAGE_SIZE
     image_processor = Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels)
