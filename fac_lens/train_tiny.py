@@ -154,12 +154,13 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            smoothed = float(loss) if smoothed is None else 0.98 * smoothed + 0.02 * float(loss)
+            value = loss.item()
+            smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
             if step % log_every == 0 or step == steps - 1:
                 log.writerow(
                     [
                         step,
-                        f"{float(loss):.5f}",
+                        f"{value:.5f}",
                         f"{smoothed:.5f}",
                         f"{optimizer.param_groups[0]['lr']:.6f}",
                         f"{time.perf_counter() - start:.1f}",
