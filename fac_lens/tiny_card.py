@@ -28,7 +28,7 @@ def document(out: str | Path, command: str = "make train-tiny", test_split: Path
     (out / "evaluation.json").write_text(json.dumps({"summary": summary, "records": records}, indent=1))
     stages = [
         json.loads((out / name).read_text())
-        for name in ("training_args_stage1.json", "training_args_stage2.json", "training_args.json")
+        for name in (*sorted(p.name for p in out.glob("training_args_stage*.json")), "training_args.json")
         if (out / name).exists()
     ]
     _loss_figure(out)
