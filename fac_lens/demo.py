@@ -18,6 +18,7 @@ from pathlib import Path
 
 import fac_lens as fl
 
+from .case_study import case_study
 from .data.synthetic import load_split
 from .data.synthetic_eval import evaluate, summarize
 
@@ -86,34 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _case_study(model, sample, config) -> dict:
     """Vanilla vs rescaled trace of one failing sample, and contribution maps of its answer token."""
-    inputs = model.prepare(sample.image, sample.question)
-    vanilla = fl.generate(model, inputs, max_new_tokens=48)
-    rescaled = fl.generate(model, inputs, max_new_tokens=48, fac=config)
-    sequence = {k: v for k, v in inputs.items()}
-    ids = vanilla.sequences[:, : inputs["input_ids"].shape[1] + vanilla.new_tokens.shape[1]]
-    sequence["input_ids"] = ids
-    sequence["attention_mask"] = ids.new_ones(ids.shape)
-    sequence.pop("mm_token_type_ids", None)
-    tokens = model.tokenizer.convert_ids_to_tokens(ids[0])
-    think_end = (
-        max(i for i, t in enumerate(tokens) if t == "</think>") if "</think>" in tokens else len(tokens) - 2
-    )
-    answer_position = min(think_end + 1, len(tokens) - 1)
-    before = fl.contribution_map(model, sequence, target=None, position=answer_position - 1)
-    with fl.rescale(model, config):
-        after = fl.contribution_map(model, sequence, target=None, position=answer_position - 1)
-    return {
-        "id": sample.id,
-        "question": sample.question,
-        "answer": sample.answer,
-        "vanilla_trace": vanilla.text[0],
-        "fac_trace": rescaled.text[0],
-        "answer_token": tokens[answer_position],
-        "top_heads_vanilla": before.ranking(top=3),
-        "top_heads_fac": after.ranking(top=3),
-        "before": before,
-        "after": after,
-    }
+    case = case_study(model, sample.image, sample.question, config)
+    return {"id": sample.id, "answer": sample.answer, **case.to_dict(), "before": case.before, "after": case.after}
 
 
 def _print(summary: dict, selection, vanilla: dict, fac: dict) -> None:

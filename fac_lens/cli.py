@@ -1,0 +1,313 @@
+"""``fac-lens``: the command line for headless work.
+
+    fac-lens eval     --method dynamic --limit 64            # one method on one dataset
+    fac-lens sweep    --grid boundary --grid gains           # grids of settings, resumable
+    fac-lens figures  --out figures/                         # every figure and table from the store
+    fac-lens ratios   --limit 32 --json                      # the layer-wise visual ratio
+
+Every command defaults to the embedded fac-tiny on the committed synthetic test split and the store
+``results/fac_lens.sqlite``. Results are written to the store as they are produced: a command that
+is interrupted (even with kill -9) continues where it stopped when run again. Spread a sweep over
+processes or GPUs with torchrun:
+
+    torchrun --standalone --nproc_per_node 2 -m fac_lens.cli sweep --grid boundary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .errors import FacLensError
+
+GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
+METHOD_CHOICES = ("vanilla", "static", "dynamic", "perception_only", "reasoning_only", "strategy")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model, data and store")
+    group.add_argument(
+        "--model", default="data/models/fac-tiny", help="model directory or hub id (default: fac-tiny)"
+    )
+    group.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="synthetic (the committed test split), mathvista-mini, mathvision-mini, hallusionbench, clevr, "
+        "mmstar or seed-bench (default: synthetic)",
+    )
+    group.add_argument("--data-root", help="folder of a benchmark's local files (see fac_lens.data.loaders)")
+    group.add_argument("--limit", type=int, help="use only the first N samples (default: all)")
+    group.add_argument(
+        "--store", default="results/fac_lens.sqlite", help="SQLite results store (created if missing)"
+    )
+    group.add_argument(
+        "--device", default="cpu", help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:1, ..."
+    )
+    group.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
+    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _generation(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation")
+    group.add_argument("--batch-size", type=int, default=16, help="samples per generate call (default 16)")
+    group.add_argument(
+        "--max-new-tokens", type=int, default=64, help="length of each reasoning trace (default 64)"
+    )
+    group.add_argument("--seed", type=int, default=0, help="torch seed set before every batch (default 0)")
+
+
+def _setting(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "FAC setting (a preset, or values calibrated on the model's ratio map; flags override either)"
+    )
+    group.add_argument(
+        "--preset", help="Table 5 preset: Kimi-VL-A3B-Thinking, Ocean-R1-7B-Instruct, R1-Onevision"
+    )
+    group.add_argument("--l-perc", type=int, help="last perception layer (0-based)")
+    group.add_argument("--l-reas", type=int, help="first reasoning layer (0-based)")
+    group.add_argument("--tau-perc", type=float, help="perception heads have S_v >= tau_perc")
+    group.add_argument("--tau-reas", type=float, help="reasoning heads have S_v <= tau_reas")
+    group.add_argument("--g-perc", type=float, help="gain of perception heads")
+    group.add_argument("--g-reas", type=float, help="gain of reasoning heads")
+    group.add_argument(
+        "--query", choices=("last", "all", "text", "token"), help="dynamic query set (default last)"
+    )
+    group.add_argument(
+        "--mode",
+        choices=("dynamic", "static"),
+        default="dynamic",
+        help="per-pass identification (paper) or static",
+    )
+
+
+AXES = ("l_percs", "l_reass", "g_percs", "g_reass", "tau_percs", "tau_reass")
+
+
+def _axes(parser: argparse.ArgumentParser) -> None:
+    axes = parser.add_argument_group(
+        "grid axes (comma-separated; defaults: every layer, the paper-like gains, quantiles)"
+    )
+    axes.add_argument("--l-percs", type=_ints, help="l_perc values of the boundary grid")
+    axes.add_argument("--l-reass", type=_ints, help="l_reas values of the boundary grid")
+    axes.add_argument("--g-percs", type=_floats, help="g_perc values of the gain grid")
+    axes.add_argument("--g-reass", type=_floats, help="g_reas values of the gain grid")
+    axes.add_argument("--tau-percs", type=_floats, help="tau_perc values of the threshold grid")
+    axes.add_argument("--tau-reass", type=_floats, help="tau_reas values of the threshold grid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fac-lens", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1, weighted F1 per kind")
+    ev.add_argument(
+        "--method", choices=METHOD_CHOICES, default="dynamic", help="what to run (default dynamic)"
+    )
+    ev.add_argument("--strategy", choices=("A", "B", "C", "D"), default="A", help="Appendix B strategy")
+    for add in (_common, _generation, _setting):
+        add(ev)
+
+    sw = commands.add_parser("sweep", help="run grids of settings (and vanilla) into the store")
+    sw.add_argument(
+        "--grid", action="append", choices=GRID_CHOICES, help="grid to run; repeat for several (default all)"
+    )
+    for add in (_axes, _common, _generation, _setting):
+        add(sw)
+
+    fi = commands.add_parser(
+        "figures", help="regenerate every figure and table, running what the store lacks"
+    )
+    fi.add_argument("--out", default="figures", help="folder for the PNG figures and Markdown/LaTeX tables")
+    fi.add_argument(
+        "--grid",
+        action="append",
+        choices=GRID_CHOICES,
+        help="grids to (re)use; repeat for several (default all)",
+    )
+    for add in (_axes, _common, _generation, _setting):
+        add(fi)
+
+    ra = commands.add_parser("ratios", help="record the visual attention ratio of every head")
+    ra.add_argument("--query", choices=("all", "last", "text"), default="all", help="query set (default all)")
+    ra.add_argument("--out", help="also draw the head map and layer trajectory into this PNG")
+    _common(ra)
+    return parser
+
+
+def _grids(selected: list[str] | None) -> list[str]:
+    from .experiments.sweeps import GRIDS
+
+    if not selected or "all" in selected:
+        return list(GRIDS)
+    return list(dict.fromkeys(selected))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _open(args: argparse.Namespace, shard=None):
+    from .experiments.runner import Experiment
+
+    options = {"progress": not args.no_progress}
+    if hasattr(args, "batch_size"):
+        options.update(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    if getattr(args, "preset", None):
+        options["preset"] = args.preset
+    return Experiment.open(
+        args.model, args.dataset, args.store, args.data_root, args.limit, args.device, shard, **options
+    )
+
+
+def _print(args: argparse.Namespace, result: Any, lines: list[str]) -> None:
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+
+
+def _eval(args: argparse.Namespace) -> dict:
+    from .experiments.methods import Method
+
+    exp = _open(args)
+    if args.method == "vanilla":
+        method = Method.vanilla()
+    else:
+        config = exp.base_config(**_overrides(args))
+        if args.method in ("perception_only", "reasoning_only"):
+            config = config.replace(target=args.method.split("_")[0])
+        if args.method == "strategy" or args.strategy != "A":
+            config = config.replace(strategy=args.strategy if args.strategy != "A" else "C")
+        mode = "static" if args.method == "static" else args.mode
+        method = Method(mode, config)
+    summary = exp.evaluate(method)
+    lines = [
+        f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
+        f"accuracy {summary['accuracy']:.3f}  F1 {summary['f1']:.3f}  weighted F1 {summary['weighted_f1']:.3f}",
+        *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),
+        f"{summary['seconds_per_batch']:.2f} s per batch; stored in {exp.store.path}",
+    ]
+    _print(args, summary, lines)
+    return summary
+
+
+def _sweep(args: argparse.Namespace) -> dict:
+    from .experiments.distributed import process_group, shard_from_env
+
+    with process_group(shard_from_env(), args.device) as shard:
+        exp = _open(args, shard)
+        base = exp.base_config(**_overrides(args))
+        axes = {k: getattr(args, k) for k in AXES}
+        settings = [s for name in _grids(args.grid) for s in exp.grid(name, base, args.mode, **axes)]
+        run_ids = exp.sweep(settings)
+        if shard.rank != 0:
+            return {}
+        table = exp.summaries()
+        table = table[table["run_id"].isin(run_ids)]
+        rows = table[
+            ["sweep", "name", "l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "accuracy"]
+        ]
+        result = {
+            "base": base.__dict__,
+            "runs": len(set(run_ids)),
+            "summaries": json.loads(rows.to_json(orient="records")),
+        }
+        _print(args, result, [f"{len(set(run_ids))} runs in {exp.store.path}", rows.to_string(index=False)])
+        return result
+
+
+def _figures(args: argparse.Namespace) -> dict:
+    from .experiments.distributed import process_group, shard_from_env
+
+    with process_group(shard_from_env(), args.device) as shard:
+        exp = _open(args, shard)
+        base = exp.base_config(**_overrides(args))
+        axes = {k: getattr(args, k) for k in AXES}
+        written = exp.figures(args.out, _grids(args.grid), args.mode, base, axes)
+        result = {"written": [str(p) for p in written]}
+        if shard.rank == 0:
+            _print(args, result, [f"wrote {len(written)} files:", *map(str, written)])
+        return result
+
+
+def _ratios(args: argparse.Namespace) -> dict:
+    from .experiments.sweeps import reference_ratios
+
+    exp = _open(args)
+    ratios = reference_ratios(
+        exp.model,
+        exp.samples,
+        exp.store,
+        exp.model_name,
+        exp.dataset_name,
+        n=len(exp.samples),
+        query=args.query,
+        progress=not args.no_progress,
+    )
+    mean, std = ratios.layer_trajectory()
+    result = {
+        "model": exp.model_name,
+        "dataset": exp.dataset_name,
+        "query": ratios.query,
+        "n_samples": ratios.n_samples,
+        "layer_mean": [round(v, 4) for v in mean.tolist()],
+        "layer_std": [round(v, 4) for v in std.tolist()],
+        "visual": [[round(v, 4) for v in row] for row in ratios.visual.tolist()],
+    }
+    if args.out:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_head_map, plot_layer_trajectory
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        plot_head_map(ratios, ax=axes[0])
+        plot_layer_trajectory(ratios, ax=axes[1])
+        fig.tight_layout()
+        fig.savefig(args.out, dpi=110)
+        plt.close(fig)
+        result["figure"] = args.out
+    lines = [
+        f"visual attention ratio of {exp.model_name} on {ratios.n_samples} {exp.dataset_name} samples (query {ratios.query})",
+        *(
+            f"  layer {layer:2d}: {m:.3f} +- {s:.3f}"
+            for layer, (m, s) in enumerate(zip(mean.tolist(), std.tolist(), strict=True))
+        ),
+    ]
+    _print(args, result, lines)
+    return result
+
+
+COMMANDS = {"eval": _eval, "sweep": _sweep, "figures": _figures, "ratios": _ratios}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``fac-lens``; returns the exit status (2 for bad input, with the message)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except FacLensError as error:
+        print(f"fac-lens {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Write every figure and table of the paper that the store holds results for, into one folder.
+
+Each figure is drawn by a pure function of stored results (:mod:`.figures`, :mod:`.tables`); this
+module only reads the store, adds the one case study the contribution-map figure needs, and saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import FacConfig
+from ..errors import FacLensError
+from ..selection import identify_heads
+
+if TYPE_CHECKING:
+    from .runner import Experiment
+
+
+def _save(fig: Any, path: Path, written: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+
+def _single(draw, path: Path, written: list[Path], size=(6, 4.5)) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
+    _save(fig, path, written)
+
+
+def case_arrays(exp: Experiment, config: FacConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Contribution maps before/after of the first sample vanilla got wrong (stored and reused)."""
+    from ..case_study import case_study
+    from .methods import Method
+
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
+    name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}"
+    known = {a["name"] for a in exp.store.arrays(kind="contribution")}
+    if f"{name}:before" in known and f"{name}:after" in known:
+        before, meta = exp.store.get_array(f"{name}:before")
+        after, _ = exp.store.get_array(f"{name}:after")
+        return before, after, meta
+    vanilla = exp.store.summaries(model=exp.model_name, dataset=exp.dataset_name)
+    vanilla = vanilla[vanilla["name"] == "vanilla"]
+    if vanilla.empty:
+        raise FacLensError("no vanilla run stored for this model and dataset: run `fac-lens sweep` first")
+    records = exp.store.records(vanilla.iloc[0]["run_id"])
+    failing = [r["sample_id"] for r in records if not r["correct"]] or [records[0]["sample_id"]]
+    sample = next(s for s in exp.samples if s.id == failing[0])
+    case = case_study(exp.model, sample.image, sample.question, config)
+    meta = {
+        "sample_id": sample.id,
+        "target": case.answer_token,
+        "method": Method("dynamic", config).to_dict(),
+    }
+    meta.update(case.to_dict())
+    for label, cmap in (("before", case.before), ("after", case.after)):
+        exp.store.put_array(
+            f"{name}:{label}",
+            cmap.signed.numpy(),
+            kind="contribution",
+            model=exp.model_name,
+            dataset=exp.dataset_name,
+            meta={**meta, "label": label},
+        )
+    return case.before.signed.numpy(), case.after.signed.numpy(), meta
+
+
+def by_sweep(summaries: Any, members: dict[str, list[str]]) -> Any:
+    """Summary rows relabelled by the grid they were run for. A run shared by several grids (the
+    base setting, vanilla) is stored once with the label of the first; here it appears in each."""
+    import pandas as pd
+
+    parts = [summaries[summaries["run_id"].isin(ids)].assign(sweep=name) for name, ids in members.items()]
+    return pd.concat(parts, ignore_index=True) if parts else summaries.iloc[:0]
+
+
+def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, list[str]]) -> list[Path]:
+    """Write the figures (PNG) and tables (Markdown and LaTeX) for ``exp``'s model and dataset.
+
+    Args:
+        members: run ids of each grid that was run (from :meth:`Experiment.sweep`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    from . import figures, tables
+
+    sns.set_theme(style="whitegrid")
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{exp.model_name}_{exp.dataset_name}".replace("/", "-").replace("[:", "-").replace("]", "")
+    summaries = by_sweep(exp.summaries(), members)
+    written: list[Path] = []
+    sweeps = set(summaries["sweep"])
+    # Fig. 3 and the tables compare methods at the base setting: the ablation grid (with vanilla)
+    methods = summaries[summaries["sweep"] == "ablation"]
+    if "ablation" in sweeps:
+        _single(
+            lambda ax: figures.efficiency_scatter(methods, ax=ax), out / f"fig3_efficiency_{tag}.png", written
+        )
+    if "boundary" in sweeps:
+        _save(figures.boundary_heatmaps(summaries), out / f"fig4_boundary_{tag}.png", written)
+    if {"gains", "thresholds"} <= sweeps:
+        _save(figures.figure5(summaries), out / f"fig5_gains_thresholds_{tag}.png", written)
+    ratios = exp.ratios()
+    per_sample = ratios.per_sample.numpy()
+    _single(
+        lambda ax: figures.ratio_trajectory(per_sample, base.l_perc, base.l_reas, ax=ax),
+        out / f"ratio_trajectory_{tag}.png",
+        written,
+    )
+    selection = identify_heads(ratios, base.l_perc, base.l_reas, base.tau_perc, base.tau_reas)
+    _single(
+        lambda ax: figures.head_class_map(
+            per_sample.mean(0), selection.perception.numpy(), selection.reasoning.numpy(), ax=ax
+        ),
+        out / f"head_classes_{tag}.png",
+        written,
+    )
+    before, after, meta = case_arrays(exp, base)
+    title = f"{meta['sample_id']}: contribution to {meta['target']!r}"
+    _save(
+        figures.contribution_before_after(before, after, title=title),
+        out / f"contribution_{tag}.png",
+        written,
+    )
+    for name, make in (("table1", tables.table1), ("table2", tables.table2), ("table4", tables.table4)):
+        try:
+            table = make(methods)
+        except FacLensError:
+            continue  # the sweep behind this table was not run
+        for suffix, render in ((".md", tables.to_markdown), (".tex", tables.to_latex)):
+            path = out / f"{name}_{tag}{suffix}"
+            path.write_text(render(table) + "\n")
+            written.append(path)
+    return written

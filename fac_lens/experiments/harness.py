@@ -1,0 +1,156 @@
+"""The evaluation harness: generate a reasoning trace per sample under a method, extract and score
+the answer, and summarise accuracy / F1 / weighted F1 per question kind.
+
+    records = evaluate_batches(model, samples, Method.vanilla())
+    summary = summarize(records)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data.answers import answer_format, extract_answer, is_correct, normalize_answer
+from ..data.metrics import binary_f1, weighted_f1
+from ..data.sample import Sample
+from ..data.synthetic import diagnose
+from ..data.synthetic_eval import final_answer
+from ..generation import generate
+from ..lens_model import LensModel
+from ..ratios import HeadRatios
+from .methods import Method
+
+OPTION_LETTERS = "ABCDEFGHIJ"
+
+
+def prompt(sample: Sample) -> str:
+    """The question as the model sees it: the question, then lettered options if any."""
+    if not sample.choices:
+        return sample.question
+    options = "\n".join(f"{OPTION_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices))
+    return f"{sample.question}\n{options}\nAnswer with the option's letter."
+
+
+def score(sample: Sample, trace: str) -> tuple[str | None, bool, str | None]:
+    """(predicted answer, correct, error step) of one generated trace.
+
+    Synthetic samples answer with the word after ``</think>`` and get an error step from
+    :func:`fac_lens.data.synthetic.diagnose`; other benchmarks go through
+    :func:`fac_lens.data.answers.extract_answer` in the sample's answer format (error step None).
+    """
+    if sample.source == "synthetic":
+        predicted = final_answer(trace)
+        correct = predicted == sample.answer
+        return predicted, correct, diagnose(sample, trace, predicted)
+    predicted = extract_answer(trace, kind=answer_format(sample), choices=sample.choices)
+    correct = is_correct(predicted, sample)
+    return predicted, correct, "correct" if correct else None
+
+
+def chunks(samples: Sequence[Sample], batch_size: int) -> list[Sequence[Sample]]:
+    """Fixed consecutive batches: the unit of work (and of sharding) of every sweep."""
+    return [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+
+
+def run_batch(
+    model: LensModel,
+    batch: Sequence[Sample],
+    method: Method,
+    ratios: HeadRatios | None = None,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Generate and score one batch; one record per sample (without run_id / code_version)."""
+    inputs = model.prepare([s.image for s in batch], [prompt(s) for s in batch])
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    out = generate(model, inputs, max_new_tokens=max_new_tokens, fac=method.intervention(ratios))
+    seconds = time.perf_counter() - start
+    records = []
+    for sample, trace in zip(batch, out.text, strict=True):
+        predicted, correct, error = score(sample, trace)
+        records.append(
+            {
+                "sample_id": sample.id,
+                "kind": sample.kind,
+                "question": sample.question,
+                "answer": sample.answer,
+                "choices": list(sample.choices),
+                "trace": " ".join(trace.split()),
+                "predicted": predicted,
+                "correct": bool(correct),
+                "error": error,
+                "seconds": seconds / len(batch),
+                "batch_seconds": seconds,
+                "batch_size": len(batch),
+            }
+        )
+    return records
+
+
+def evaluate_batches(
+    model: LensModel,
+    samples: Sequence[Sample],
+    method: Method,
+    ratios: HeadRatios | None = None,
+    batch_size: int = 16,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    on_batch: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every sample under ``method``; records in sample order.
+
+    Args:
+        ratios: the recorded ratio map a static method identifies its heads on.
+        on_batch: called with each batch's records as soon as they exist (e.g. to store them).
+    """
+    method.check_model(model.n_layers)
+    records: list[dict[str, Any]] = []
+    for batch in tqdm(chunks(samples, batch_size), desc=f"eval {method.name}", disable=not progress):
+        batch_records = run_batch(model, batch, method, ratios, max_new_tokens, seed)
+        if on_batch is not None:
+            on_batch(batch_records)
+        records.extend(batch_records)
+    return records
+
+
+def _yes_no(records: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    for r in records:
+        reference = normalize_answer(r["answer"])
+        if reference in ("yes", "no"):
+            predicted = normalize_answer(r["predicted"]) if r["predicted"] is not None else None
+            yield predicted, reference
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, binary F1 (yes/no samples; NaN when there are none), weighted F1 over answers,
+    accuracy per kind, error steps, and per-batch time."""
+    if not records:
+        return {"n": 0}
+    yes_no = list(_yes_no(records))
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        by_kind[r["kind"]].append(bool(r["correct"]))
+    predictions = [
+        r["answer"] if r["correct"] else (r["predicted"] if r["predicted"] is not None else "")
+        for r in records
+    ]
+    batch_seconds = [r["batch_seconds"] for r in records]
+    batch_sizes = [r["batch_size"] for r in records]
+    n_batches = sum(1 / size for size in batch_sizes)
+    return {
+        "n": len(records),
+        "accuracy": sum(bool(r["correct"]) for r in records) / len(records),
+        "f1": binary_f1(*zip(*yes_no, strict=True)) if yes_no else float("nan"),
+        "weighted_f1": weighted_f1(predictions, [r["answer"] for r in records]),
+        "per_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
+        "errors": dict(Counter(r["error"] for r in records if not r["correct"] and r["error"])),
+        "seconds_per_batch": sum(s / b for s, b in zip(batch_seconds, batch_sizes, strict=True)) / n_batches,
+        "seconds_total": sum(r["seconds"] for r in records),
+    }

@@ -1,0 +1,162 @@
+"""What an experiment runs: vanilla decoding or one FAC setting, as a serialisable ``Method``.
+
+A method is a mode (``"none"``, ``"static"``, ``"dynamic"``) and, except for vanilla, a
+:class:`~fac_lens.FacConfig`. Its ``name`` follows from both: ``vanilla``; ``perception_only`` /
+``reasoning_only`` (the Table 2 ablations, ``target`` of the config); ``strategy`` (Appendix B
+strategies B-D); else the mode (``static``: heads identified once from a recorded ratio map;
+``dynamic``: the paper's per-pass identification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from ..config import FacConfig
+from ..errors import FacLensError
+from ..gains import Gains
+from ..ratios import HeadRatios
+from ..selection import HeadSelection
+
+MODES = ("none", "static", "dynamic")
+NAMES = ("vanilla", "static", "dynamic", "strategy", "perception_only", "reasoning_only")
+METHOD_KEYS = (
+    "name",
+    "mode",
+    "strategy",
+    "l_perc",
+    "l_reas",
+    "tau_perc",
+    "tau_reas",
+    "g_perc",
+    "g_reas",
+    "query",
+    "n_perception",
+    "n_reasoning",
+)
+
+
+@dataclass(frozen=True)
+class Method:
+    """Vanilla (``config is None``) or a FAC setting applied statically or dynamically."""
+
+    mode: str = "none"
+    config: FacConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise FacLensError(f"unknown mode {self.mode!r}; use one of {MODES}")
+        if (self.mode == "none") != (self.config is None):
+            raise FacLensError("mode 'none' (vanilla) takes no FacConfig; 'static'/'dynamic' need one")
+
+    @classmethod
+    def vanilla(cls) -> Method:
+        return cls()
+
+    @property
+    def name(self) -> str:
+        if self.config is None:
+            return "vanilla"
+        if self.config.target != "both":
+            return f"{self.config.target}_only"
+        if self.config.strategy != "A":
+            return "strategy"
+        return self.mode
+
+    def check_model(self, n_layers: int) -> None:
+        """Raise before any work if a boundary lies outside the model."""
+        if self.config is not None:
+            self.config.check_model(n_layers)
+
+    def selection(self, ratios: HeadRatios | None) -> HeadSelection | None:
+        """Heads this setting identifies on a recorded ratio map (None for vanilla)."""
+        if self.config is None or ratios is None:
+            return None
+        return self.config.select(ratios)
+
+    def intervention(self, ratios: HeadRatios | None) -> Gains | FacConfig | None:
+        """What :func:`fac_lens.generate` takes as ``fac``: None, static Gains or the config."""
+        if self.config is None:
+            return None
+        if self.mode == "dynamic":
+            return self.config
+        if ratios is None:
+            raise FacLensError(
+                "a static method needs a recorded ratio map: pass ratios=attention_ratios(...)"
+            )
+        return self.config.gains(ratios)
+
+    def to_dict(self, ratios: HeadRatios | None = None) -> dict[str, Any]:
+        """Every key of :data:`METHOD_KEYS` (None where it does not apply); the head counts come
+        from the static selection on ``ratios`` when given."""
+        out: dict[str, Any] = dict.fromkeys(METHOD_KEYS)
+        out.update(name=self.name, mode=self.mode)
+        if self.config is not None:
+            config = asdict(self.config)
+            for key in ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query"):
+                out[key] = config[key]
+            out["strategy"] = self.config.strategy
+            out.update(beta=self.config.beta, target=self.config.target)
+        selection = self.selection(ratios)
+        if selection is not None:
+            out["n_perception"] = selection.counts["perception"]
+            out["n_reasoning"] = selection.counts["reasoning"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Method:
+        """Inverse of :meth:`to_dict` (head counts are ignored)."""
+        if data.get("mode", "none") == "none":
+            return cls()
+        fields = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "beta", "target")
+        kwargs = {k: data[k] for k in fields if data.get(k) is not None}
+        kwargs["strategy"] = data.get("strategy") or "A"
+        return cls(data["mode"], FacConfig(**kwargs))
+
+    def label(self) -> str:
+        """A short human-readable label, e.g. ``dynamic l_perc=2 l_reas=3 g=1.16/1.30``."""
+        if self.config is None:
+            return "vanilla"
+        c = self.config
+        extra = f" strategy {c.strategy}" if c.strategy != "A" else ""
+        return (
+            f"{self.name} l_perc={c.l_perc} l_reas={c.l_reas} tau={c.tau_perc:g}/{c.tau_reas:g} "
+            f"g={c.g_perc:g}/{c.g_reas:g}{extra}"
+        )
+
+
+def calibrated_config(
+    ratios: HeadRatios,
+    l_perc: int | None = None,
+    l_reas: int | None = None,
+    g_perc: float = 1.16,
+    g_reas: float = 1.30,
+    quantile: float = 0.25,
+    **overrides: Any,
+) -> FacConfig:
+    """A FAC setting for a model without a published preset, from its recorded ratio map.
+
+    Boundaries default to the middle of the network (``l_perc = n_layers // 2 - 1``, ``l_reas =
+    l_perc + 1``); ``tau_perc`` is the ``1 - quantile`` quantile of S_v in the perception band and
+    ``tau_reas`` the ``quantile`` quantile in the reasoning band, so about a quarter of each band's
+    heads are identified. Gains default to the paper's Ocean-R1 values.
+    """
+    visual: torch.Tensor = ratios.visual
+    n_layers = visual.shape[0]
+    l_perc = n_layers // 2 - 1 if l_perc is None else l_perc
+    l_reas = l_perc + 1 if l_reas is None else l_reas
+    if not 0 <= l_perc < n_layers - 1 or not 0 < l_reas < n_layers:
+        raise FacLensError(
+            f"l_perc={l_perc}, l_reas={l_reas} do not leave two non-empty bands in a {n_layers}-layer model"
+        )
+    return FacConfig(
+        l_perc=l_perc,
+        l_reas=l_reas,
+        tau_perc=round(float(visual[: l_perc + 1].quantile(1 - quantile)), 3),
+        tau_reas=round(float(visual[l_reas:].quantile(quantile)), 3),
+        g_perc=g_perc,
+        g_reas=g_reas,
+        **overrides,
+    )

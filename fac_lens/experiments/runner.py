@@ -1,0 +1,206 @@
+"""One experiment context (model + dataset + store) and the jobs the command line runs on it:
+evaluation, sweeps, the ratio map, and regenerating every figure and table from the store.
+
+    exp = Experiment.open("data/models/fac-tiny", "synthetic", store="results/fac_lens.sqlite", limit=32)
+    exp.evaluate(Method("dynamic", exp.base_config()))
+    exp.figures("figures/")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import FacConfig
+from ..data.sample import Sample
+from ..errors import FacLensError
+from ..lens_model import LensModel
+from ..ratios import HeadRatios
+from .distributed import Shard
+from .methods import Method, calibrated_config
+from .store import ResultStore
+from .sweeps import GRIDS, Setting, grid, reference_ratios, run_sweep
+
+SYNTHETIC_TEST = Path("data/synthetic/test/test.jsonl")
+DEFAULT_MODEL = Path("data/models/fac-tiny")
+DATASETS = (
+    "synthetic",
+    "mathvista-mini",
+    "mathvision-mini",
+    "hallusionbench",
+    "clevr",
+    "mmstar",
+    "seed-bench",
+)
+
+
+def load_samples(dataset: str, root: str | Path | None = None, limit: int | None = None) -> list[Sample]:
+    """Samples of ``dataset``: ``"synthetic"`` (the committed test split, or a split file at
+    ``root``) or one of the paper's benchmarks from local files at ``root``."""
+    from ..data.loaders import LoadReport, load_benchmark
+    from ..data.synthetic import load_split
+
+    if limit is not None and limit < 1:
+        raise FacLensError(f"--limit {limit}: give a positive number of samples (or leave it out for all)")
+    key = dataset.lower()
+    if key == "synthetic":
+        path = Path(root) if root else SYNTHETIC_TEST
+        if path.is_dir():
+            path = path / "test.jsonl"
+        samples = list(load_split(path))
+        return samples[:limit] if limit else samples
+    if key not in DATASETS:
+        raise FacLensError(f"unknown dataset {dataset!r}; use one of {list(DATASETS)}")
+    if root is None:
+        raise FacLensError(
+            f"dataset {dataset!r} is read from local files: pass --data-root with its folder "
+            "(layouts: fac_lens.data.loaders.BENCHMARKS)"
+        )
+    report = LoadReport()
+    samples = list(load_benchmark(key, root, limit, report=report))
+    if not samples:
+        raise FacLensError(f"no samples found in {root} for {dataset!r}: check the folder layout")
+    return samples
+
+
+def model_label(source: str | Path) -> str:
+    """A short model name for the store: the folder name of a local path, else the hub id."""
+    path = Path(str(source))
+    return path.name if path.exists() else str(source)
+
+
+@dataclass
+class Experiment:
+    """A loaded model, a dataset subset and a results store; caches the reference ratio map."""
+
+    model: LensModel
+    model_name: str
+    samples: list[Sample]
+    dataset_name: str
+    store: ResultStore
+    batch_size: int = 16
+    max_new_tokens: int = 64
+    seed: int = 0
+    shard: Shard = field(default_factory=Shard)
+    progress: bool = True
+    preset: str | None = None
+    _ratios: HeadRatios | None = None
+
+    @classmethod
+    def open(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        dataset: str = "synthetic",
+        store: str | Path = "results/fac_lens.sqlite",
+        data_root: str | Path | None = None,
+        limit: int | None = None,
+        device: str = "cpu",
+        shard: Shard | None = None,
+        **options: Any,
+    ) -> Experiment:
+        """Load the model and the samples and open the store (in that order of checks: a bad
+        dataset or model path fails before the store is touched)."""
+        from ..loading import load
+
+        shard = shard or Shard()
+        samples = load_samples(dataset, data_root, limit)
+        lens = load(model, device=shard.device(device))
+        suffix = f"[:{limit}]" if limit else ""
+        return cls(
+            lens,
+            model_label(model),
+            samples,
+            f"{dataset.lower()}{suffix}",
+            ResultStore(store),
+            shard=shard,
+            **options,
+        )
+
+    def ratios(self, n: int = 32) -> HeadRatios:
+        """The reference ratio map (first ``n`` samples), recorded once and kept in the store."""
+        if self._ratios is None:
+            self._ratios = reference_ratios(
+                self.model,
+                self.samples,
+                self.store,
+                self.model_name,
+                self.dataset_name,
+                n=n,
+                progress=self.progress,
+            )
+        return self._ratios
+
+    def base_config(self, **overrides: Any) -> FacConfig:
+        """The FAC setting grids vary around: the paper's preset when one is named, else one
+        calibrated on this model's ratio map (:func:`calibrated_config`); ``overrides`` win."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if self.preset:
+            return FacConfig.preset(self.preset, **overrides)
+        if {"l_perc", "l_reas", "tau_perc", "tau_reas"} <= set(overrides):
+            return FacConfig(**{"g_perc": 1.16, "g_reas": 1.30, **overrides})
+        boundaries = {k: overrides.pop(k) for k in ("l_perc", "l_reas") if k in overrides}
+        config = calibrated_config(self.ratios(), **boundaries)
+        return config.replace(**overrides) if overrides else config
+
+    def sweep(self, settings: Sequence[Setting], include_vanilla: bool = True) -> list[str]:
+        """Run settings (and vanilla) into the store; resumes where a previous run stopped."""
+        settings = list(settings)
+        if include_vanilla:
+            settings = [Setting("vanilla", Method.vanilla()), *settings]
+        return run_sweep(
+            self.model,
+            self.samples,
+            settings,
+            self.store,
+            self.model_name,
+            self.dataset_name,
+            ratios=self.ratios(),  # static gains and the head counts of every setting
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+            rank=self.shard.rank,
+            world=self.shard.world,
+            progress=self.progress,
+            barrier=self.shard.barrier,
+        )
+
+    def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:
+        ratios = self.ratios() if name == "thresholds" and not values.get("tau_percs") else None
+        return grid(name, base, self.model.n_layers, mode, ratios, **values)
+
+    def evaluate(self, method: Method) -> dict[str, Any]:
+        """Evaluate one method (and nothing else); returns its summary row as a dict."""
+        (run_id,) = self.sweep([Setting("eval", method)], include_vanilla=False)
+        return self.summary(run_id)
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        row = self.store.summaries()
+        row = row[row["run_id"] == run_id]
+        if row.empty:
+            raise FacLensError(f"run {run_id} has no summary yet: it is missing samples (rerun to resume)")
+        return json.loads(row.iloc[0].to_json())
+
+    def summaries(self):
+        """This model and dataset's summary rows (a pandas DataFrame)."""
+        return self.store.summaries(model=self.model_name, dataset=self.dataset_name)
+
+    def figures(
+        self,
+        out: str | Path = "figures",
+        grids: Sequence[str] = GRIDS,
+        mode: str = "dynamic",
+        base: FacConfig | None = None,
+        axes: dict[str, Any] | None = None,
+    ) -> list[Path]:
+        """Run whatever the figures need that the store lacks, then write every figure and table."""
+        from .figure_suite import write_all
+
+        base = base or self.base_config()
+        members = {name: self.sweep(self.grid(name, base, mode, **(axes or {}))) for name in grids}
+        self.shard.barrier()
+        if self.shard.rank != 0:
+            return []
+        return write_all(self, base, Path(out), members)

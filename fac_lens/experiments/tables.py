@@ -1,0 +1,497 @@
+"""The paper's tables from the run summaries (``ResultStore.summaries()``): pure functions to DataFrames.
+
+Row selection, shared with :mod:`fac_lens.experiments.figures`:
+
+* a run belongs to one cell of a table by its model, dataset and *method label* (the method ``name``,
+  or ``strategy-A`` .. ``strategy-D`` for the strategy runs);
+* a run's ``sweep`` is a label only (the run id does not include it, so a run shared by two sweeps
+  carries one of their labels): a cell takes the runs labelled with the table's sweeps (``eval``, and
+  ``ablation`` for Table 2) when there are any, otherwise every run of that method;
+* runs of one cell that differ only in seed or code version are averaged; runs with different
+  hyperparameters or generation settings in one cell raise a :class:`FacLensError` (filter the frame).
+
+Accuracy and F1 are reported as stored (fractions in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FacLensError
+
+#: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
+CONFIG = (
+    "name",
+    "mode",
+    "strategy",
+    "query",
+    "l_perc",
+    "l_reas",
+    "tau_perc",
+    "tau_reas",
+    "g_perc",
+    "g_reas",
+    "max_new_tokens",
+    "batch_size",
+)
+NUMERIC = (
+    "l_perc",
+    "l_reas",
+    "tau_perc",
+    "tau_reas",
+    "g_perc",
+    "g_reas",
+    "n_perception",
+    "n_reasoning",
+    "n",
+    "accuracy",
+    "f1",
+    "weighted_f1",
+    "seconds_per_batch",
+    "seconds_total",
+    "max_new_tokens",
+    "batch_size",
+    "seed",
+)
+METRICS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
+METHOD_ORDER = (
+    "vanilla",
+    "static",
+    "dynamic",
+    "strategy-A",
+    "strategy-B",
+    "strategy-C",
+    "strategy-D",
+    "perception_only",
+    "reasoning_only",
+)
+ABLATION_LABELS = {
+    "vanilla": "vanilla",
+    "perception_only": "w/o reasoning rescaling",
+    "reasoning_only": "w/o perception rescaling",
+}
+PERCEPTION_FIELDS = ("l_perc", "tau_perc", "g_perc", "query", "max_new_tokens", "batch_size")
+REASONING_FIELDS = ("l_reas", "tau_reas", "g_reas", "query", "max_new_tokens", "batch_size")
+
+#: How to produce the runs a figure or table needs (named in the error messages).
+HOW = {
+    "eval": "`fac-lens eval --dataset {dataset}` (vanilla and FAC runs labelled sweep 'eval')",
+    "ablation": "`fac-lens sweep --grid ablation --dataset {dataset}`",
+    "boundary": "`fac-lens sweep --grid boundary --dataset {dataset}`",
+    "gains": "`fac-lens sweep --grid gains --dataset {dataset}`",
+    "thresholds": "`fac-lens sweep --grid thresholds --dataset {dataset}`",
+    "vanilla": "`fac-lens eval --dataset {dataset} --method vanilla` with the same generation settings",
+}
+
+
+def how(kind: str, dataset: str | None = None) -> str:
+    """The command that produces the runs of ``kind`` (for error messages)."""
+    return HOW[kind].format(dataset=dataset if dataset is not None else "<dataset>")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# shared row selection (also used by figures.py)
+
+
+def normalize(summaries: pd.DataFrame, need: Iterable[str] = ()) -> pd.DataFrame:
+    """A checked copy of ``summaries``: missing optional columns added, numbers numeric, ``method`` label.
+
+    Raises:
+        FacLensError: not a DataFrame, empty, or a column in ``need`` missing.
+    """
+    if not isinstance(summaries, pd.DataFrame):
+        raise FacLensError(
+            f"summaries must be a pandas DataFrame, got {type(summaries).__name__}: "
+            "pass ResultStore.summaries()"
+        )
+    if summaries.empty:
+        raise FacLensError(
+            "summaries is empty: no run has been summarised yet; run an evaluation or a sweep first "
+            f"(e.g. {how('eval')}) and pass ResultStore.summaries()"
+        )
+    missing = [c for c in ("model", "dataset", "name", *need) if c not in summaries.columns]
+    if missing:
+        raise FacLensError(
+            f"summaries lacks the column(s) {missing}: pass the frame from ResultStore.summaries() "
+            "(one row per run with the spec's columns)"
+        )
+    df = summaries.copy()
+    for col in ("sweep", *CONFIG):
+        if col not in df.columns:
+            df[col] = None
+    for col in NUMERIC:
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["method"] = [method_label(n, s) for n, s in zip(df["name"], df["strategy"], strict=True)]
+    return df.reset_index(drop=True)
+
+
+def method_label(name: object, strategy: object = None) -> str:
+    """``name``, or ``strategy-<S>`` for the strategy runs."""
+    if name == "strategy" and _value(strategy) is not None:
+        return f"strategy-{strategy}"
+    return str(name)
+
+
+def _value(v: object) -> object:
+    """None for missing values (None/NaN), floats rounded so that equal settings compare equal."""
+    if v is None:
+        return None
+    if isinstance(v, float | np.floating):
+        return None if math.isnan(v) else round(float(v), 6)
+    if isinstance(v, int | np.integer):
+        return round(float(v), 6)
+    return v
+
+
+def bool_mask(values: Iterable[bool]) -> np.ndarray:
+    """A boolean row mask (a plain list would select columns when empty)."""
+    return np.fromiter(values, dtype=bool)
+
+
+def config_key(row: pd.Series, cols: Sequence[str] = CONFIG) -> tuple:
+    """The hashable configuration of one run."""
+    return tuple(_value(row[c]) for c in cols)
+
+
+def describe_configs(rows: pd.DataFrame, cols: Sequence[str] = CONFIG) -> str:
+    """The columns whose values differ between ``rows``, with the values (for error messages)."""
+    parts = []
+    for c in cols:
+        values = sorted({repr(_value(v)) for v in rows[c]})
+        if len(values) > 1:
+            parts.append(f"{c} in {{{', '.join(values)}}}")
+    return "; ".join(parts) or "identical settings"
+
+
+def check_metric(df: pd.DataFrame, metric: str) -> None:
+    """Raise unless ``metric`` is a numeric summary column with a value somewhere in ``df``."""
+    if metric not in df.columns:
+        raise FacLensError(
+            f"metric {metric!r} is not a summaries column: use one of {[m for m in METRICS if m in df]}"
+        )
+    if pd.to_numeric(df[metric], errors="coerce").isna().all():
+        hint = " (f1 needs yes/no answers)" if metric == "f1" else ""
+        raise FacLensError(
+            f"metric {metric!r} is NaN for every selected run{hint}: use metric='accuracy' or 'weighted_f1'"
+        )
+
+
+def resolve(df: pd.DataFrame, column: str, value: str | None, what: str) -> str:
+    """``value``, checked against ``df[column]``; when None, the column's only value (else an error)."""
+    present = sorted({str(v) for v in df[column].dropna()})
+    if value is not None:
+        if value not in present:
+            raise FacLensError(f"no runs with {column} == {value!r} for {what}: {column}s present: {present}")
+        return value
+    if len(present) != 1:
+        raise FacLensError(
+            f"{what} holds {len(present)} {column}s {present}: pass {column}=<one of them> "
+            f"(or filter summaries to one {column})"
+        )
+    return present[0]
+
+
+def pick_cell(rows: pd.DataFrame, prefer: Sequence[str], what: str) -> pd.DataFrame | None:
+    """The runs of one table cell (see the module docstring), or None when there are none."""
+    if rows.empty:
+        return None
+    preferred = rows[rows["sweep"].isin(list(prefer))]
+    if not preferred.empty:
+        rows = preferred
+    keys = {config_key(r) for _, r in rows.iterrows()}
+    if len(keys) > 1:
+        raise FacLensError(
+            f"{what}: {len(keys)} different configurations ({describe_configs(rows)}): keep one, e.g. "
+            f"label the evaluation runs sweep {prefer[0]!r} or filter summaries to the settings you report"
+        )
+    return rows
+
+
+def vanilla_rows(
+    df: pd.DataFrame, model: str, dataset: str, like: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The vanilla runs of (model, dataset); with ``like``: only those with its generation settings."""
+    rows = df[(df["model"] == model) & (df["dataset"] == dataset) & (df["name"] == "vanilla")]
+    if like is not None:
+        for col in ("max_new_tokens", "batch_size"):
+            wanted = {_value(v) for v in like[col]} - {None}
+            if wanted:
+                rows = rows.loc[bool_mask(_value(v) in wanted or _value(v) is None for v in rows[col])]
+    return rows
+
+
+def order_methods(labels: Iterable[str]) -> list[str]:
+    """Paper order (vanilla, static, dynamic, strategies, ablations), others alphabetically after."""
+    labels = set(labels)
+    known = [m for m in METHOD_ORDER if m in labels]
+    return known + sorted(labels - set(known))
+
+
+def default_methods(df: pd.DataFrame) -> list[str]:
+    """Methods of the evaluation: those in runs labelled 'eval'/'ablation' plus vanilla, else all."""
+    labelled = df[df["sweep"].isin(["eval", "ablation"])]
+    if labelled.empty:
+        return order_methods(df["method"])
+    extra = {"vanilla"} & set(df["method"])
+    return order_methods(set(labelled["method"]) | extra)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tables
+
+
+def _metric_columns(cells: dict[tuple, pd.DataFrame], datasets: list[str]) -> list[tuple[str, str]]:
+    columns = []
+    for dataset in datasets:
+        columns.append((dataset, "accuracy"))
+        has_f1 = any(
+            rows["f1"].notna().any() for (_, _, d), rows in cells.items() if d == dataset and rows is not None
+        )
+        if has_f1:
+            columns.append((dataset, "f1"))
+    return columns
+
+
+def _frame(
+    cells: dict[tuple, pd.DataFrame | None], index: list[tuple[str, str]], datasets: list[str]
+) -> pd.DataFrame:
+    columns = _metric_columns(cells, datasets)
+    data = []
+    for model, label in index:
+        row = []
+        for dataset, metric in columns:
+            rows = cells.get((model, label, dataset))
+            row.append(float(rows[metric].mean()) if rows is not None else float("nan"))
+        data.append(row)
+    return pd.DataFrame(
+        data,
+        index=pd.MultiIndex.from_tuples(index, names=["model", "method"]),
+        columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "metric"]),
+    )
+
+
+def table1(summaries: pd.DataFrame, methods: Sequence[str] = ("vanilla", "dynamic")) -> pd.DataFrame:
+    """Table 1: accuracy (and F1 where the dataset has yes/no answers) per benchmark and method.
+
+    Args:
+        summaries: ``ResultStore.summaries()``.
+        methods: method labels (``name``, or ``strategy-A`` .. ``strategy-D``), in row order.
+
+    Returns:
+        Index (model, method); columns (dataset, metric) with metric ``accuracy`` and, where any run of
+        the dataset has one, ``f1``. Runs labelled sweep 'eval' are preferred; seeds are averaged.
+    """
+    df = normalize(summaries, need=("accuracy", "f1"))
+    methods = list(methods)
+    absent = [m for m in methods if m not in set(df["method"])]
+    if absent:
+        raise FacLensError(
+            f"no runs of method(s) {absent} in summaries (methods present: {order_methods(df['method'])}): "
+            f"run them with {how('eval')}, or pass methods=<those present>"
+        )
+    df = df[df["method"].isin(methods)]
+    models = sorted(df["model"].unique())
+    datasets = sorted(df["dataset"].unique())
+    cells = {}
+    for model in models:
+        for label in methods:
+            for dataset in datasets:
+                rows = df[(df["model"] == model) & (df["method"] == label) & (df["dataset"] == dataset)]
+                cells[model, label, dataset] = pick_cell(
+                    rows, ("eval",), f"Table 1 cell ({model}, {label}, {dataset})"
+                )
+    index = [(m, label) for m in models for label in methods]
+    return _frame(cells, index, datasets)
+
+
+def table2(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 (ablation): vanilla, w/o reasoning rescaling (``perception_only``), w/o perception
+    rescaling (``reasoning_only``) and the full method, per benchmark.
+
+    The full method is the run whose name is the ablation runs' mode (``dynamic`` unless they were
+    ``static``; the row is labelled ``full (dynamic)`` or ``full (static)``) and whose perception
+    settings equal those of the ``perception_only`` run and reasoning settings those of the
+    ``reasoning_only`` run. Runs labelled sweep 'ablation' or 'eval' are preferred.
+
+    Returns:
+        Index (model, method); columns (dataset, metric) as in :func:`table1`.
+    """
+    df = normalize(summaries, need=("accuracy", "f1"))
+    ablations = df[df["name"].isin(["perception_only", "reasoning_only"])]
+    if ablations.empty:
+        raise FacLensError(
+            "no ablation runs (name 'perception_only' or 'reasoning_only') in summaries: "
+            f"run {how('ablation')}"
+        )
+    prefer = ("ablation", "eval")
+    models = sorted(ablations["model"].unique())
+    datasets = sorted(ablations["dataset"].unique())
+    cells: dict[tuple, pd.DataFrame | None] = {}
+    full_labels: dict[str, set[str]] = {m: set() for m in models}
+    for model in models:
+        for dataset in datasets:
+            scope = df[(df["model"] == model) & (df["dataset"] == dataset)]
+            picked = {}
+            for name in ("vanilla", "perception_only", "reasoning_only"):
+                picked[name] = pick_cell(
+                    scope[scope["name"] == name], prefer, f"Table 2 cell ({model}, {name}, {dataset})"
+                )
+                cells[model, ABLATION_LABELS[name], dataset] = picked[name]
+            refs = [r for r in (picked["perception_only"], picked["reasoning_only"]) if r is not None]
+            if not refs:
+                continue
+            modes = {str(m) for r in refs for m in r["mode"] if m in ("static", "dynamic")}
+            full = "static" if modes == {"static"} else "dynamic"
+            candidates = scope[scope["name"] == full]
+            for ref, fields in (
+                (picked["perception_only"], PERCEPTION_FIELDS),
+                (picked["reasoning_only"], REASONING_FIELDS),
+            ):
+                if ref is None:
+                    continue
+                for col in fields:
+                    wanted = _value(ref[col].iloc[0])
+                    if wanted is not None:
+                        candidates = candidates.loc[bool_mask(_value(v) == wanted for v in candidates[col])]
+            label = f"full ({full})"
+            full_labels[model].add(label)
+            cells[model, label, dataset] = pick_cell(
+                candidates, prefer, f"Table 2 cell ({model}, {label}, {dataset})"
+            )
+    index = [(m, label) for m in models for label in (*ABLATION_LABELS.values(), *sorted(full_labels[m]))]
+    return _frame(cells, index, datasets)
+
+
+def table4(summaries: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 4: mean per-batch time per method and benchmark, with the relative change vs vanilla.
+
+    Args:
+        summaries: ``ResultStore.summaries()``.
+        methods: method labels in row order; default: the methods of runs labelled 'eval' or
+            'ablation' plus vanilla (all methods when no run has those labels).
+
+    Returns:
+        Index (model, method); columns (dataset, field) with fields ``seconds_per_batch``,
+        ``change_pct`` (100 * (t - t_vanilla) / t_vanilla; NaN without a vanilla run) and ``text``
+        (``"1.23 (+4.5%)"``).
+    """
+    df = normalize(summaries, need=("seconds_per_batch",))
+    if not (df["name"] == "vanilla").any():
+        raise FacLensError(
+            f"Table 4 compares with vanilla, but there is no vanilla run: run {how('vanilla')}"
+        )
+    methods = default_methods(df) if methods is None else list(methods)
+    absent = [m for m in methods if m not in set(df["method"])]
+    if absent:
+        raise FacLensError(
+            f"no runs of method(s) {absent} in summaries (methods present: {order_methods(df['method'])}): "
+            f"run them with {how('eval')}, or pass methods=<those present>"
+        )
+    models = sorted(df[df["method"].isin(methods)]["model"].unique())
+    datasets = sorted(df[df["method"].isin(methods)]["dataset"].unique())
+    index, data = [], []
+    for model in models:
+        for label in methods:
+            row: list[object] = []
+            for dataset in datasets:
+                scope = df[(df["model"] == model) & (df["dataset"] == dataset)]
+                what = f"Table 4 cell ({model}, {{}}, {dataset})"
+                cell = pick_cell(scope[scope["method"] == label], ("eval",), what.format(label))
+                base = pick_cell(scope[scope["method"] == "vanilla"], ("eval",), what.format("vanilla"))
+                seconds = float(cell["seconds_per_batch"].mean()) if cell is not None else float("nan")
+                ref = float(base["seconds_per_batch"].mean()) if base is not None else float("nan")
+                change = 100.0 * (seconds - ref) / ref if ref > 0 else float("nan")
+                if math.isnan(seconds):
+                    text = ""
+                elif math.isnan(change):
+                    text = f"{seconds:.2f}"
+                else:
+                    text = f"{seconds:.2f} ({change:+.1f}%)"
+                row += [seconds, change, text]
+            index.append((model, label))
+            data.append(row)
+    columns = [(d, f) for d in datasets for f in ("seconds_per_batch", "change_pct", "text")]
+    out = pd.DataFrame(
+        data,
+        index=pd.MultiIndex.from_tuples(index, names=["model", "method"]),
+        columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "field"]),
+    )
+    for col in columns:
+        if col[1] != "text":
+            out[col] = out[col].astype(float)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rendering
+
+
+def _cell_text(value: object, floatfmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(value) else format(float(value), floatfmt)
+    return str(value)
+
+
+def _flat(label: object) -> str:
+    if isinstance(label, tuple):
+        return " ".join(str(part) for part in label if str(part) != "")
+    return str(label)
+
+
+def _check_df(df: object) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise FacLensError(f"expected a pandas DataFrame (e.g. from table1), got {type(df).__name__}")
+    return df
+
+
+def _with_index(df: pd.DataFrame) -> pd.DataFrame:
+    """Index levels as leading columns (dropped when it is an unnamed default index)."""
+    unnamed_default = isinstance(df.index, pd.RangeIndex) and df.index.name is None
+    if unnamed_default:
+        return df
+    names = [n if n is not None else "" for n in df.index.names]
+    flat = df.copy()
+    flat.columns = [_flat(c) for c in flat.columns]
+    values = [df.index.get_level_values(i).tolist() for i in range(df.index.nlevels)]
+    flat = flat.reset_index(drop=True)
+    for i, (name, column) in enumerate(zip(names, values, strict=True)):
+        flat.insert(i, name or f"level_{i}", column)
+    return flat
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub markdown table: index levels as leading columns, column levels joined by spaces,
+    floats with ``floatfmt``, missing values as ``-``."""
+    df = _with_index(_check_df(df))
+    header = [_flat(c) for c in df.columns]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "|".join("---:" if n else ":---" for n in numeric) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append(line([_cell_text(v, floatfmt) for v in row]))
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A LaTeX ``tabular`` (booktabs rules; column levels as ``\\multicolumn`` headers; repeated row
+    labels printed once; text escaped; floats with ``floatfmt``; missing values as ``--``)."""
+    df = _check_df(df)
+    styler = df.style.format(lambda v: "--" if _is_missing(v) else _cell_text(v, floatfmt), escape="latex")
+    styler = styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    if isinstance(df.index, pd.RangeIndex) and df.index.name is None:
+        styler = styler.hide(axis="index")
+    return styler.to_latex(hrules=True, multicol_align="c", multirow_align="naive")
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and math.isnan(value))

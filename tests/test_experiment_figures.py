@@ -1,0 +1,405 @@
+"""Paper figures and tables from hand-made run summaries: what is drawn, the values, the bad inputs."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from fac_lens.errors import FacLensError  # noqa: E402
+from fac_lens.experiments import figures as F  # noqa: E402
+from fac_lens.experiments import tables as T  # noqa: E402
+from fac_lens.ratios import HeadRatios  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # seaborn's cmap.set_bad
+
+DEFAULT = {"l_perc": 7, "l_reas": 3, "tau_perc": 0.22, "tau_reas": 0.01, "g_perc": 1.16, "g_reas": 1.3}
+
+
+def run(name="dynamic", dataset="hb", sweep="eval", model="m", accuracy=0.5, **kw):
+    """One summaries row with every column of the spec (FAC defaults for the FAC methods)."""
+    fac = name not in ("vanilla",)
+    row = {
+        "run_id": f"r{np.random.default_rng().integers(1 << 40):x}",
+        "model": model,
+        "dataset": dataset,
+        "sweep": sweep,
+        "code_version": "v1",
+        "name": name,
+        "mode": {"vanilla": "none", "static": "static"}.get(name, "dynamic"),
+        "strategy": None,
+        **{k: (v if fac else None) for k, v in DEFAULT.items()},
+        "query": "last" if fac else None,
+        "n_perception": None,
+        "n_reasoning": None,
+        "n": 100,
+        "accuracy": accuracy,
+        "f1": float("nan"),
+        "weighted_f1": accuracy,
+        "per_kind": {},
+        "errors": {},
+        "seconds_per_batch": 2.0,
+        "seconds_total": 50.0,
+        "max_new_tokens": 64,
+        "batch_size": 4,
+        "seed": 0,
+    }
+    row.update(kw)
+    return row
+
+
+def frame(*rows):
+    return pd.DataFrame(list(rows))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def new_ax():
+    return plt.subplots()[1]
+
+
+# ------------------------------------------------------------------------------------------ Figure 3
+
+
+def test_efficiency_scatter_one_point_per_method_with_hand_computed_x():
+    df = frame(
+        run("vanilla", accuracy=0.5, seconds_per_batch=2.0),
+        run("dynamic", accuracy=0.6, seconds_per_batch=2.0, seed=0),
+        run("dynamic", accuracy=0.7, seconds_per_batch=2.2, seed=1),  # seeds are averaged
+        run("static", accuracy=0.55, seconds_per_batch=1.0),
+        run("dynamic", sweep="boundary", l_perc=2, accuracy=0.9),  # a sweep cell, not the evaluation
+        run("vanilla", dataset="other"),
+    )
+    ax = new_ax()
+    assert F.efficiency_scatter(df, dataset="hb", ax=ax) is ax
+    points = {c.get_label(): c.get_offsets()[0] for c in ax.collections}
+    assert set(points) == {"vanilla", "static", "dynamic"}
+    assert np.allclose(points["dynamic"], [(0.65 / 2.1) ** 2, 0.65])
+    assert np.allclose(points["vanilla"], [(0.5 / 2.0) ** 2, 0.5])
+    with pytest.raises(FacLensError, match="pass dataset="):
+        F.efficiency_scatter(df)
+
+
+def test_efficiency_scatter_names_strategies_and_rejects_bad_timings():
+    df = frame(
+        run("vanilla"),
+        run("strategy", strategy="A", accuracy=0.6),
+        run("strategy", strategy="C", accuracy=0.4),
+    )
+    ax = F.efficiency_scatter(df)
+    assert sorted(c.get_label() for c in ax.collections) == ["strategy-A", "strategy-C", "vanilla"]
+    with pytest.raises(FacLensError, match="seconds_per_batch must be > 0"):
+        F.efficiency_scatter(frame(run("vanilla", seconds_per_batch=0.0)))
+    with pytest.raises(FacLensError, match="no runs of method 'static'"):
+        F.efficiency_scatter(df, methods=["vanilla", "static"])
+
+
+# ------------------------------------------------------------------------------------------ Figure 4
+
+
+def boundary_frame():
+    acc = {(3, 2): 0.50, (3, 4): 0.52, (5, 2): 0.61, (7, 2): 0.58}
+    rows = [run(sweep="boundary", l_perc=p, l_reas=r, accuracy=a) for (p, r), a in acc.items()]
+    rows += [
+        run(sweep="eval", l_perc=5, l_reas=4, accuracy=0.66),  # shared with the evaluation: joins the grid
+        run(sweep="gains", l_perc=7, l_reas=4, g_perc=1.5, accuracy=0.99),  # other fixed settings: not a cell
+        run("vanilla", sweep="boundary", accuracy=0.40),
+        run(sweep="boundary", dataset="cl", l_perc=3, l_reas=2, accuracy=0.3),
+    ]
+    return frame(*rows)
+
+
+def test_boundary_heatmap_cells_blank_where_missing_and_values():
+    df = boundary_frame()
+    ax = new_ax()
+    assert F.boundary_heatmap(df, "hb", ax=ax) is ax
+    mesh = ax.collections[0]
+    values = np.ma.masked_invalid(mesh.get_array()).reshape(3, 2)  # rows l_perc 3,5,7; columns l_reas 2,4
+    assert values.size == 6 and values.mask.sum() == 1 and values.mask[2, 1]
+    assert values[1, 1] == pytest.approx(0.66) and values[0, 1] == pytest.approx(0.52)
+    assert len([t for t in ax.texts if t.get_text()]) == 5  # annotated non-missing cells
+    assert "ell_{reas}" in ax.get_xlabel() and "ell_{perc}" in ax.get_ylabel()
+
+    rel = F.boundary_heatmap(df, "hb", relative_to_vanilla=True, ax=new_ax())
+    diff = np.ma.masked_invalid(rel.collections[0].get_array()).reshape(3, 2)
+    assert diff[1, 0] == pytest.approx(0.61 - 0.40)
+
+
+def test_boundary_heatmap_bad_inputs_name_the_fix():
+    df = boundary_frame()
+    with pytest.raises(FacLensError, match="fac-lens sweep --grid boundary --dataset nope"):
+        F.boundary_heatmap(df, "nope")
+    with pytest.raises(FacLensError, match="vanilla run"):
+        F.boundary_heatmap(df, "cl", relative_to_vanilla=True)
+    with pytest.raises(FacLensError, match="summaries is empty"):
+        F.boundary_heatmap(df.iloc[:0], "hb")
+    mixed = pd.concat([df, frame(run(sweep="boundary", l_perc=9, l_reas=9, tau_perc=0.3))])
+    with pytest.raises(FacLensError, match="filter summaries to one setting"):
+        F.boundary_heatmap(mixed, "hb")
+    with pytest.raises(FacLensError, match="metric 'f1' is NaN"):
+        F.boundary_heatmap(df, "hb", metric="f1")
+
+
+def test_boundary_heatmaps_one_panel_per_dataset():
+    fig = F.boundary_heatmaps(boundary_frame())
+    panels = [ax for ax in fig.axes if ax.get_xlabel().startswith("reasoning boundary")]
+    assert len(panels) == 2
+    assert sorted(ax.get_title().split(" ")[0] for ax in panels) == ["cl", "hb"]
+
+
+# ------------------------------------------------------------------------------------------ Figure 5
+
+
+def gains_frame():
+    rows = [
+        run(dataset="a", sweep="gains", g_reas=gr, g_perc=gp, accuracy=acc)
+        for gr, gp, acc in ((1.3, 1.0, 0.5), (1.3, 1.16, 0.6), (1.1, 1.16, 0.55))
+    ]
+    rows += [
+        run(dataset="b", sweep="gains", g_reas=1.5, g_perc=1.16, accuracy=0.3),
+        run(dataset="b", sweep="eval", accuracy=0.35),  # the default setting, labelled by the evaluation
+        run("vanilla", dataset="a", accuracy=0.45),
+    ]
+    return frame(*rows)
+
+
+def threshold_rows():
+    settings = ((0.01, 0.22, 0.6, 12, 30), (0.01, 0.3, 0.5, 8, 30), (0.05, 0.22, 0.4, 12, 90))
+    return [
+        run(
+            sweep="thresholds",
+            dataset=d,
+            tau_reas=tr,
+            tau_perc=tp,
+            accuracy=acc,
+            n_perception=n_p,
+            n_reasoning=n_r,
+        )
+        for d in ("a", "b")
+        for tr, tp, acc, n_p, n_r in settings
+    ]
+
+
+def test_gain_curves_one_line_per_dataset_on_sorted_settings():
+    df = gains_frame()
+    ax = new_ax()
+    assert F.gain_curves(df, ax=ax) is ax
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["(1.1, 1.16)", "(1.3, 1)", "(1.3, 1.16)", "(1.5, 1.16)"]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) == {"a", "b", "a vanilla"}  # b has no vanilla run
+    assert list(lines["b"].get_xdata()) == [2, 3] and np.allclose(lines["b"].get_ydata(), [0.35, 0.3])
+    assert np.allclose(lines["a"].get_ydata(), [0.55, 0.5, 0.6])
+    assert lines["a vanilla"].get_ydata()[0] == pytest.approx(0.45)
+
+    rel = F.gain_curves(df, dataset="a", relative_to_vanilla=True, ax=new_ax())
+    assert np.allclose(rel.lines[0].get_ydata(), [0.10, 0.05, 0.15])
+    with pytest.raises(FacLensError, match="vanilla run"):
+        F.gain_curves(df, dataset="b", relative_to_vanilla=True)
+    with pytest.raises(FacLensError, match="--grid thresholds"):
+        F.threshold_curves(df)
+
+
+def test_threshold_curves_and_head_counts():
+    df = frame(*threshold_rows())
+    ax = new_ax()
+    assert F.threshold_curves(df, ax=ax, vanilla=False) is ax
+    assert len(ax.lines) == 2  # datasets a and b
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["(0.01, 0.22)", "(0.01, 0.3)", "(0.05, 0.22)"]
+    assert np.allclose(ax.lines[0].get_ydata(), [0.6, 0.5, 0.4])
+
+    ax = new_ax()
+    assert F.head_counts(df, ax=ax) is ax
+    perception, reasoning = ax.collections
+    assert len(perception.get_offsets()) == len(reasoning.get_offsets()) == 6
+    xy = np.asarray(perception.get_offsets())
+    assert sorted(xy[:, 1]) == [8, 8, 12, 12, 12, 12]
+    positions = np.array([0, 1, 2, 0, 1, 2]) - 0.12
+    assert np.all(np.abs(xy[:, 0] - positions) <= 0.06 + 1e-9)  # small jitter around the setting
+    assert np.allclose(ax.lines[1].get_ydata(), [30, 30, 90])  # mean reasoning heads per setting
+
+    no_counts = df.assign(n_perception=None, n_reasoning=None)
+    with pytest.raises(FacLensError, match="no head counts"):
+        F.head_counts(no_counts)
+
+
+def test_figure5_three_panels_and_missing_sweeps():
+    fig = F.figure5(pd.concat([gains_frame(), frame(*threshold_rows())]))
+    assert len(fig.axes) == 3 and all(ax.axison for ax in fig.axes)
+    partial = F.figure5(gains_frame())
+    assert len(partial.axes) == 3
+    assert [ax.axison for ax in partial.axes] == [True, False, False]
+    assert "--grid thresholds" in partial.axes[1].texts[0].get_text().replace("\n", " ")
+    with pytest.raises(FacLensError, match="nothing to draw"):
+        F.figure5(frame(run("vanilla")))
+
+
+def test_curves_ask_for_a_model_when_several():
+    both = pd.concat([gains_frame(), gains_frame().assign(model="m2")])
+    with pytest.raises(FacLensError, match="pass model="):
+        F.gain_curves(both)
+    assert len(F.gain_curves(both, model="m2").lines) == 3
+
+
+# ------------------------------------------------------------------------------------------ arrays
+
+
+def test_ratio_trajectory_mean_line_and_boundaries():
+    per_sample = np.random.default_rng(0).random((4, 5, 3))
+    ax = new_ax()
+    assert F.ratio_trajectory(per_sample, l_perc=1, l_reas=3, ax=ax) is ax
+    assert np.allclose(ax.lines[0].get_ydata(), per_sample.mean(-1).mean(0), atol=1e-6)
+    assert {line.get_xdata()[0] for line in ax.lines[1:]} == {1, 3}
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    spread = per_sample.mean(-1).std(0, ddof=1)
+    assert band.max() == pytest.approx((per_sample.mean(-1).mean(0) + spread).max(), abs=1e-6)
+    with pytest.raises(FacLensError, match=r"\[n_samples, n_layers, n_heads\]"):
+        F.ratio_trajectory(per_sample[0])
+    with pytest.raises(FacLensError, match=r"l_reas=9 is outside"):
+        F.ratio_trajectory(per_sample, l_reas=9)
+    from_ratios = F.ratio_trajectory(
+        HeadRatios(torch.as_tensor(per_sample, dtype=torch.float32)), ax=new_ax()
+    )
+    assert np.allclose(from_ratios.lines[0].get_ydata(), ax.lines[0].get_ydata(), atol=1e-6)
+
+
+def test_head_class_map_outlines_each_class():
+    visual = np.random.default_rng(1).random((4, 3))
+    perception = np.zeros((4, 3), bool)
+    perception[0, :2] = True
+    reasoning = np.zeros((4, 3), bool)
+    reasoning[3, 1] = True
+    ax = new_ax()
+    assert F.head_class_map(visual, perception, reasoning, ax=ax) is ax
+    outlined = [p for p in ax.patches if not p.get_fill()]
+    assert len(outlined) == 3
+    assert np.allclose(ax.collections[0].get_array().reshape(4, 3), visual, atol=1e-6)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["perception (2)", "reasoning (1)", "other (9)"]
+    with pytest.raises(FacLensError, match="shaped like visual"):
+        F.head_class_map(visual, perception[:2], reasoning)
+    with pytest.raises(FacLensError, match=r"\[n_layers, n_heads\]"):
+        F.head_class_map(visual[None], perception, reasoning)
+
+
+def test_contribution_before_after_shared_scale_and_difference():
+    rng = np.random.default_rng(2)
+    before, after = rng.normal(size=(5, 4)), 3 * rng.normal(size=(5, 4))
+    fig = F.contribution_before_after(before, after, title="case 1")
+    panels = [ax for ax in fig.axes if ax.get_xlabel() == "head"]
+    assert len(panels) == 3
+    assert panels[0].collections[0].get_clim() == panels[1].collections[0].get_clim()
+    bound = max(np.abs(before).max(), np.abs(after).max())
+    assert panels[0].collections[0].get_clim() == pytest.approx((-bound, bound))
+    assert np.allclose(panels[2].collections[0].get_array().reshape(5, 4), after - before, atol=1e-5)
+    assert fig.get_suptitle() == "case 1"
+    importance = F.contribution_before_after(before, after, absolute=True)
+    assert importance.axes[0].collections[0].get_clim()[0] == 0.0
+    with pytest.raises(FacLensError, match="same"):
+        F.contribution_before_after(before, after[:, :3])
+    with pytest.raises(FacLensError, match=r"\[n_layers, n_heads\]"):
+        F.contribution_before_after(before[0], after[0])
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def eval_frame():
+    return frame(
+        run("vanilla", dataset="hb", accuracy=0.50, f1=0.40, seconds_per_batch=2.0),
+        run("dynamic", dataset="hb", accuracy=0.60, f1=0.55, seconds_per_batch=2.1),
+        run("dynamic", dataset="hb", sweep="boundary", l_perc=2, accuracy=0.95, seconds_per_batch=9.0),
+        run("vanilla", dataset="mv", accuracy=0.30, seconds_per_batch=4.0),
+        run("dynamic", dataset="mv", accuracy=0.36, seconds_per_batch=3.0),
+        run("dynamic", dataset="mv", accuracy=0.38, seconds_per_batch=3.2, seed=1),
+    )
+
+
+def test_table1_picks_evaluation_runs_and_f1_only_where_defined():
+    t = T.table1(eval_frame())
+    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1"), ("mv", "accuracy")]
+    assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
+    assert t.loc[("m", "dynamic"), ("hb", "accuracy")] == pytest.approx(0.60)
+    assert t.loc[("m", "dynamic"), ("mv", "accuracy")] == pytest.approx(0.37)
+    assert t.loc[("m", "vanilla"), ("hb", "f1")] == pytest.approx(0.40)
+    with pytest.raises(FacLensError, match=r"no runs of method\(s\) \['static'\]"):
+        T.table1(eval_frame(), methods=("vanilla", "static"))
+    unlabelled = eval_frame().assign(sweep="boundary")
+    with pytest.raises(FacLensError, match="2 different configurations.*l_perc"):
+        T.table1(unlabelled)
+
+
+def test_table2_ablation_rows_and_matching_full_run():
+    df = pd.concat(
+        [
+            eval_frame(),
+            frame(
+                run(
+                    "perception_only", dataset="hb", sweep="ablation", accuracy=0.55, l_reas=None, g_reas=None
+                ),
+                run(
+                    "reasoning_only", dataset="hb", sweep="ablation", accuracy=0.57, l_perc=None, g_perc=None
+                ),
+                run("static", dataset="hb", sweep="eval", accuracy=0.1),
+            ),
+        ]
+    )
+    t = T.table2(df)
+    assert [m for _, m in t.index] == [
+        "vanilla",
+        "w/o reasoning rescaling",
+        "w/o perception rescaling",
+        "full (dynamic)",
+    ]
+    assert list(t[("hb", "accuracy")]) == pytest.approx([0.50, 0.55, 0.57, 0.60])
+    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1")]  # only datasets with ablation runs
+    with pytest.raises(FacLensError, match="--grid ablation"):
+        T.table2(eval_frame())
+
+
+def test_table4_relative_change_vs_vanilla():
+    t = T.table4(eval_frame())
+    assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
+    assert t.loc[("m", "dynamic"), ("hb", "change_pct")] == pytest.approx(5.0)
+    assert t.loc[("m", "dynamic"), ("hb", "text")] == "2.10 (+5.0%)"
+    assert t.loc[("m", "dynamic"), ("mv", "change_pct")] == pytest.approx(100 * (3.1 - 4.0) / 4.0)
+    assert t.loc[("m", "vanilla"), ("mv", "text")] == "4.00 (+0.0%)"
+    assert t[("hb", "seconds_per_batch")].dtype == float
+    with pytest.raises(FacLensError, match="no vanilla run"):
+        T.table4(eval_frame().query("name != 'vanilla'"))
+
+
+def test_markdown_and_latex_rendering():
+    t = T.table1(eval_frame())
+    md = T.to_markdown(t).strip().splitlines()
+    assert md[0] == "| model | method | hb accuracy | hb f1 | mv accuracy |"
+    assert md[1] == "|:---|:---|---:|---:|---:|"
+    assert len(md) == 2 + len(t)
+    assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 |"
+    assert "0.6000" in T.to_markdown(t, floatfmt=".4f")
+    latex = T.to_latex(T.table4(eval_frame()))
+    assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex
+    assert "(+5.0\\%)" in latex and "change\\_pct" in latex
+    nan_md = T.to_markdown(pd.DataFrame({"x": [1.0, math.nan]}))
+    assert nan_md.splitlines()[-1] == "| - |"
+
+
+def test_tables_reject_bad_frames():
+    with pytest.raises(FacLensError, match="pandas DataFrame"):
+        T.table1([{"model": "m"}])
+    with pytest.raises(FacLensError, match="summaries is empty.*fac-lens eval"):
+        T.table4(eval_frame().iloc[:0])
+    with pytest.raises(FacLensError, match=r"lacks the column\(s\) \['accuracy'"):
+        T.table1(eval_frame().drop(columns=["accuracy"]))
+    with pytest.raises(FacLensError, match="DataFrame"):
+        T.to_markdown("not a table")

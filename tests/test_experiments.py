@@ -1,0 +1,206 @@
+"""The evaluation harness, methods and sweeps, checked against plain HF generation and hand counts."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import fac_lens as fl
+from fac_lens.data.sample import Sample
+from fac_lens.data.synthetic import load_split
+from fac_lens.errors import FacLensError
+from fac_lens.experiments.harness import evaluate_batches, prompt, score, summarize
+from fac_lens.experiments.methods import Method, calibrated_config
+from fac_lens.experiments.store import ResultStore
+from fac_lens.experiments.sweeps import (
+    Setting,
+    boundary_grid,
+    grid,
+    reference_ratios,
+    run_sweep,
+    threshold_grid,
+)
+
+MODEL = Path("data/models/fac-tiny")
+TEST = Path("data/synthetic/test/test.jsonl")
+pytestmark = pytest.mark.skipif(not (MODEL / "model.safetensors").exists(), reason="fac-tiny not trained")
+CONFIG = fl.FacConfig(l_perc=2, l_reas=3, tau_perc=0.6, tau_reas=0.5, g_perc=1.16, g_reas=1.3)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return fl.load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return list(load_split(TEST))[:6]
+
+
+def _first_word_after_think(trace: str):
+    tail = trace.split("</think>")
+    return tail[1].split()[0] if len(tail) > 1 and tail[1].split() else None
+
+
+def test_harness_traces_equal_plain_hf_generate(tiny, samples):
+    records = evaluate_batches(
+        tiny, samples, Method.vanilla(), batch_size=3, max_new_tokens=40, progress=False
+    )
+    for start in (0, 3):
+        batch = samples[start : start + 3]
+        inputs = tiny.prepare([s.image for s in batch], [s.question for s in batch])
+        with torch.no_grad():
+            ids = tiny.hf.generate(
+                **inputs, max_new_tokens=40, do_sample=False, pad_token_id=tiny.tokenizer.pad_token_id
+            )
+        texts = tiny.tokenizer.batch_decode(ids[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        for record, text, sample in zip(records[start : start + 3], texts, batch, strict=True):
+            assert record["sample_id"] == sample.id
+            assert record["trace"] == " ".join(text.split())
+            assert record["correct"] == (_first_word_after_think(text) == sample.answer)
+    summary = summarize(records)
+    assert summary["n"] == 6
+    assert summary["accuracy"] == sum(r["correct"] for r in records) / 6
+
+
+def test_static_method_equals_hand_gains(tiny, samples):
+    ratios = reference_ratios(tiny, samples, n=4, progress=False)
+    method = Method("static", CONFIG)
+    records = evaluate_batches(
+        tiny, samples[:2], method, ratios, batch_size=2, max_new_tokens=30, progress=False
+    )
+    gains = CONFIG.gains(ratios)
+    out = fl.generate(
+        tiny,
+        tiny.prepare([s.image for s in samples[:2]], [s.question for s in samples[:2]]),
+        max_new_tokens=30,
+        fac=gains,
+    )
+    assert [r["trace"] for r in records] == [" ".join(t.split()) for t in out.text]
+
+
+def test_summary_metrics_by_hand():
+    def rec(kind, answer, predicted, seconds=2.0, size=2):
+        return {
+            "kind": kind,
+            "answer": answer,
+            "predicted": predicted,
+            "correct": predicted == answer,
+            "error": None if predicted == answer else "perception",
+            "batch_seconds": seconds,
+            "batch_size": size,
+            "seconds": seconds / size,
+        }
+
+    records = [
+        rec("exist", "yes", "yes"),
+        rec("exist", "yes", "no"),
+        rec("exist", "no", "no", 4.0),
+        rec("count", "two", "three", 4.0),
+    ]
+    s = summarize(records)
+    assert s["accuracy"] == 0.5
+    # yes/no samples: tp=1 (yes,yes), fn=1 (yes->no), fp=0 -> F1 = 2/(2+0+1)
+    assert s["f1"] == pytest.approx(2 / 3)
+    # classes yes (support 2): tp1 fp0 fn1 -> 2/3; no (1): tp1 fp1 fn0 -> 2/3; two (1): 0
+    assert s["weighted_f1"] == pytest.approx((2 * 2 / 3 + 1 * 2 / 3 + 0) / 4)
+    assert s["per_kind"] == {"count": 0.0, "exist": 2 / 3}
+    assert s["seconds_per_batch"] == pytest.approx(3.0)  # two batches: 2 s and 4 s
+    assert s["errors"] == {"perception": 2}
+    assert math.isnan(summarize([rec("count", "two", "two")])["f1"])
+
+
+def test_score_other_benchmarks_uses_answer_extraction():
+    mc = Sample("q1", None, "which?", "B", "mc", choices=("cat", "dog"), source="MMStar")
+    assert "A. cat\nB. dog" in prompt(mc)
+    assert score(mc, "<think> it barks </think> The answer is (B)")[:2] == ("B", True)
+    yn = Sample("q2", None, "is it?", "no", "hallucination", source="HallusionBench")
+    assert score(yn, "No, it is not.")[:2] == ("no", True)
+
+
+def test_method_round_trip_and_names():
+    assert Method.vanilla().to_dict()["name"] == "vanilla"
+    for method, name in (
+        (Method("dynamic", CONFIG), "dynamic"),
+        (Method("static", CONFIG), "static"),
+        (Method("dynamic", CONFIG.replace(target="perception")), "perception_only"),
+        (Method("dynamic", CONFIG.replace(target="reasoning")), "reasoning_only"),
+        (Method("dynamic", CONFIG.replace(strategy="C")), "strategy"),
+    ):
+        data = method.to_dict()
+        assert data["name"] == name
+        assert Method.from_dict(data) == method
+    with pytest.raises(FacLensError, match="vanilla"):
+        Method("none", CONFIG)
+    with pytest.raises(FacLensError, match="ratio map"):
+        Method("static", CONFIG).intervention(None)
+
+
+def test_grids_and_calibration(tiny, samples):
+    ratios = reference_ratios(tiny, samples, n=4, progress=False)
+    assert len(boundary_grid(CONFIG, 6)) == 36
+    assert {(s.method.config.l_perc, s.method.config.l_reas) for s in boundary_grid(CONFIG, 6)} == {
+        (p, r) for p in range(6) for r in range(6)
+    }
+    settings = threshold_grid(CONFIG, ratios=ratios)
+    band = ratios.visual[: CONFIG.l_perc + 1].flatten().sort().values
+    # torch.quantile's linear interpolation written by hand for q = 0.75
+    pos = 0.75 * (len(band) - 1)
+    expected = band[int(pos)] + (band[int(pos) + 1] - band[int(pos)]) * (pos - int(pos))
+    assert round(float(expected), 3) in {s.method.config.tau_perc for s in settings}
+    config = calibrated_config(ratios)
+    assert (config.l_perc, config.l_reas) == (2, 3)
+    selection = config.select(ratios)
+    assert 0 < selection.counts["perception"] <= 12 and 0 < selection.counts["reasoning"] <= 12
+    with pytest.raises(FacLensError, match="empty"):
+        grid("boundary", CONFIG, 6, l_percs=[])
+    with pytest.raises(FacLensError, match="unknown grid"):
+        grid("nope", CONFIG, 6)
+
+
+def test_sweep_resumes_reuses_and_refuses_bad_boundaries(tiny, samples, tmp_path, monkeypatch):
+    ratios = reference_ratios(tiny, samples, n=4, progress=False)
+    store = ResultStore(tmp_path / "r.sqlite")
+    identity = CONFIG.replace(g_perc=1.0, g_reas=1.0)  # static gains of 1: the same outputs as vanilla
+    settings = [
+        Setting("vanilla", Method.vanilla()),
+        Setting("gains", Method("static", identity)),
+        Setting("gains", Method("dynamic", CONFIG)),
+    ]
+    kwargs = dict(ratios=ratios, batch_size=2, max_new_tokens=24, progress=False)
+    with pytest.raises(FacLensError, match="outside the model"):
+        run_sweep(
+            tiny,
+            samples[:4],
+            [Setting("boundary", Method("dynamic", CONFIG.replace(l_perc=6)))],
+            store,
+            "fac-tiny",
+            "t",
+            **kwargs,
+        )
+    assert store.runs() == [] and store.records() == []
+    # first half the samples (as if interrupted after two batches), then all: only the missing
+    # batches are generated, and nothing is duplicated
+    import fac_lens.experiments.sweeps as sweeps
+
+    calls = []
+    real = sweeps.run_batch
+    monkeypatch.setattr(sweeps, "run_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run_sweep(tiny, samples[:2], settings, store, "fac-tiny", "t", **kwargs)
+    assert len(calls) == 3  # warm-up, vanilla and dynamic; the identity-gain static run copies vanilla
+    first = {(r["run_id"], r["sample_id"]): r for r in store.records()}
+    run_ids = run_sweep(tiny, samples[:4], settings, store, "fac-tiny", "t", **kwargs)
+    assert len(calls) == 6  # warm-up + the second batch of vanilla and dynamic
+    records = store.records()
+    assert len(records) == 12 and len({(r["run_id"], r["sample_id"]) for r in records}) == 12
+    assert all(first[key] == r for r in records if (key := (r["run_id"], r["sample_id"])) in first)
+    vanilla, static, dynamic = run_ids
+    traces = {rid: [r["trace"] for r in store.records(rid)] for rid in run_ids}
+    assert traces[static] == traces[vanilla]
+    reference = evaluate_batches(
+        tiny, samples[:4], Method("dynamic", CONFIG), batch_size=2, max_new_tokens=24, progress=False
+    )
+    assert traces[dynamic] == [r["trace"] for r in sorted(reference, key=lambda r: r["sample_id"])]
+    summaries = store.summaries()
+    assert len(summaries) == 3 and set(summaries["n"]) == {4}
