@@ -19,23 +19,10 @@ from ..errors import FacLensError
 from ..gains import Gains
 from ..ratios import HeadRatios
 from ..selection import HeadSelection
+from .store import METHOD_KEYS
 
 MODES = ("none", "static", "dynamic")
 NAMES = ("vanilla", "static", "dynamic", "strategy", "perception_only", "reasoning_only")
-METHOD_KEYS = (
-    "name",
-    "mode",
-    "strategy",
-    "l_perc",
-    "l_reas",
-    "tau_perc",
-    "tau_reas",
-    "g_perc",
-    "g_reas",
-    "query",
-    "n_perception",
-    "n_reasoning",
-)
 
 
 @dataclass(frozen=True)
