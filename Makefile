@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-slow lint bench train-tiny card-tiny clean
+.PHONY: setup setup-browser demo figures test test-slow lint bench train-tiny card-tiny clean
 
 setup: $(VENV)/.installed
 
@@ -16,8 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
+setup-browser: setup  ## Debian's chromium for tests/test_browser.py (no Playwright browser download)
+	bash tools/install_chromium.sh
+
 demo: setup
 	$(PY) -m fac_lens.demo
+
+figures: setup  ## regenerate the paper's figures and tables on fac-tiny into figures/ (store: results/)
+	$(PY) -m fac_lens.cli figures --limit 128 --out figures
 
 test: setup
 	$(PY) -m pytest -q
@@ -26,18 +32,11 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-STAGES := data/models/.fac-tiny-stages
-train-tiny: setup  ## retrain the embedded default fac-tiny (4 stages, about 90 min on 2 cores) and write its card
-	$(PY) -m fac_lens.train_tiny --out $(STAGES)/1 --steps 4000 --lr 2e-3 --no-card
-	$(PY) -m fac_lens.train_tiny --init-from $(STAGES)/1 --first-sample 128000 --steps 4000 --lr 1.5e-3 \
-		--out $(STAGES)/2 --no-card
-	$(PY) -m fac_lens.train_tiny --init-from $(STAGES)/2 --first-sample 256000 --steps 4000 --lr 1e-3 \
-		--out $(STAGES)/3 --no-card
-	$(PY) -m fac_lens.train_tiny --init-from $(STAGES)/3 --first-sample 384000 --steps 3000 --lr 7e-4 \
-		--out data/models/fac-tiny --no-card
-	for i in 1 2 3; do cp $(STAGES)/$$i/training_log.csv data/models/fac-tiny/training_log_stage$$i.csv; \
-		cp $(STAGES)/$$i/training_args.json data/models/fac-tiny/training_args_stage$$i.json; done
-	rm -rf $(STAGES)
+TRAIN_DIR := data/models/.fac-tiny-training
+train-tiny: setup  ## retrain the embedded default fac-tiny (about 45 min on 2 cores), rewrite the test split and the card
+	$(PY) -m fac_lens.train_tiny --out $(TRAIN_DIR) --steps 8000 --lr 2e-3 --vision-lr-scale 5 --no-card
+	rm -rf data/models/fac-tiny && mv $(TRAIN_DIR) data/models/fac-tiny
+	$(PY) -c "from fac_lens.data.synthetic import write_split; write_split('data/synthetic', 'test', 600)"
 	$(PY) -m fac_lens.tiny_card data/models/fac-tiny --command "make train-tiny"
 
 card-tiny: setup  ## re-evaluate fac-tiny on the test split and rewrite its model card

@@ -9,14 +9,19 @@ Public contract (DESIGN.md section 4)::
     gains = fl.Gains.from_selection(sel, g_perc=1.16, g_reas=1.30)
     with fl.rescale(model, gains): ...
     cm = fl.contribution_map(model, inputs, target=token_id, position=-1)
+    fl.explorer(model, samples)              # the JupyterLab panel (needs ipywidgets)
+    fl.compare(model, sample, fac=config)    # before/after traces and contribution maps
 
 Importing fac_lens changes nothing: no hook, registration or patch happens before a call.
 """
 
 from .architectures import supported_architectures
+from .case_study import CaseStudy, case_study
+from .compare import Comparison, compare
 from .config import FacConfig
 from .contribution import ContributionMap, contribution_map
 from .errors import FacLensError
+from .explorer import Explorer, explorer
 from .folding import fold_gains
 from .gains import STRATEGIES, Gains
 from .generation import GenerationResult, generate
@@ -28,6 +33,9 @@ from .selection import HeadSelection, identify_heads
 
 __all__ = [
     "STRATEGIES",
+    "CaseStudy",
+    "Comparison",
+    "Explorer",
     "ContributionMap",
     "FacConfig",
     "FacLensError",
@@ -38,7 +46,10 @@ __all__ = [
     "LensModel",
     "RescaleHandle",
     "attention_ratios",
+    "case_study",
+    "compare",
     "contribution_map",
+    "explorer",
     "fold_gains",
     "generate",
     "identify_heads",

@@ -1,0 +1,51 @@
+"""Every notebook runs top to bottom on the embedded default (outputs not compared), and the
+committed notebooks carry no outputs (so they diff cleanly)."""
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[notebook]'")
+nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[notebook]'")
+
+NOTEBOOKS = sorted(Path("notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.skipif(
+    not Path("data/models/fac-tiny/model.safetensors").exists(), reason="fac-tiny not trained"
+)
+
+
+def test_the_three_notebooks_exist():
+    names = [p.name for p in NOTEBOOKS]
+    assert names[:3] == ["01_explore_heads.ipynb", "02_regenerate_figures.ipynb", "03_case_study.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_has_no_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"{path}: clear outputs before committing"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:  # write figures and results under tmp, not into the repository
+        if cell.cell_type == "code":
+            cell.source = cell.source.replace("'results/notebook.sqlite'", repr(str(tmp_path / "nb.sqlite")))
+            cell.source = cell.source.replace("'figures/notebook'", repr(str(tmp_path / "figures")))
+    monkeypatch.setenv("FAC_LENS_ROOT", str(Path.cwd()))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute()
+    errors = [
+        o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors
+    if path.stem.startswith("02"):
+        assert len(list((tmp_path / "figures").glob("*.png"))) >= 6

@@ -1,0 +1,221 @@
+"""Write notebooks/*.ipynb from the cell sources below (outputs empty, so the files diff cleanly).
+
+    python tools/build_notebooks.py
+
+Edit the notebooks in JupyterLab or here; `tests/test_notebooks.py` executes them and checks that
+the committed files carry no outputs.
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+SETUP = '''import os
+from pathlib import Path
+
+# Paths below are relative to the repository root (found from here, or FAC_LENS_ROOT).
+root = Path(os.environ.get("FAC_LENS_ROOT", Path.cwd())).resolve()
+while not (root / "pyproject.toml").exists() and root != root.parent:
+    root = root.parent
+os.chdir(root)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+%matplotlib inline
+
+# With a GPU and a real checkpoint, put its path here (e.g. "/models/Ocean-R1-7B-Instruct"),
+# DEVICE = "cuda", and PRESET = "Ocean-R1-7B-Instruct" (the paper's Table 5 settings).
+MODEL = "data/models/fac-tiny"
+DEVICE = "cpu"
+PRESET = None'''
+
+EXPLORE = [
+    new_markdown_cell(
+        "# 01 · Explore heads\n\n"
+        "Record every head's **visual attention ratio** $S_v$ (paper eq. 4), look for the staged division "
+        "across layers (perception early, reasoning late, Section 2.2), identify perception- and "
+        "reasoning-oriented heads (eq. 5), then open the **explorer** to move boundaries, thresholds and "
+        "gains live and compare traces and contribution maps before and after rescaling.\n\n"
+        "Runs top to bottom on the embedded default *fac-tiny* on a CPU in about a minute."
+    ),
+    new_code_cell(SETUP + "\nN_SAMPLES = 16"),
+    new_code_cell(
+        "import fac_lens as fl\n"
+        "from fac_lens.data.synthetic import load_split\n\n"
+        "model = fl.load(MODEL, device=DEVICE)\n"
+        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "model"
+    ),
+    new_markdown_cell("## Visual attention ratio of every head\n\nOne forward per sample; the ratio is the attention mass on image tokens, averaged over the query positions."),
+    new_code_cell(
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples])\n"
+        "mean, spread = ratios.layer_trajectory()\n"
+        "print('layer-wise S_v:', [round(v, 3) for v in mean.tolist()])"
+    ),
+    new_code_cell(
+        "import matplotlib.pyplot as plt\n"
+        "from fac_lens.plotting import plot_head_map, plot_layer_trajectory\n\n"
+        "fig, axes = plt.subplots(1, 2, figsize=(12, 4))\n"
+        "plot_head_map(ratios, ax=axes[0])\n"
+        "plot_layer_trajectory(ratios, ax=axes[1]);"
+    ),
+    new_markdown_cell(
+        "## Identify functional heads\n\nA paper preset for a real checkpoint; for fac-tiny, boundaries in the "
+        "middle of the network and thresholds at the quartiles of each band (`calibrated_config`)."
+    ),
+    new_code_cell(
+        "from fac_lens.experiments.methods import calibrated_config\n\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "selection = config.select(ratios)\n"
+        "print(config)\n"
+        "print(selection.summary())\n"
+        "plot_head_map(ratios, selection);"
+    ),
+    new_markdown_cell(
+        "## The explorer\n\nMove `l_perc`, `l_reas`, the thresholds and the gains: the head map, the counts and "
+        "the trajectory update at once (ratios are cached). Pick a sample and press **run model** to see the "
+        "vanilla and rescaled reasoning traces side by side (first differing token highlighted) and the "
+        "contribution maps of the answer token before and after."
+    ),
+    new_code_cell("panel = fl.explorer(model, samples, config=config)\npanel"),
+]
+
+FIGURES = [
+    new_markdown_cell(
+        "# 02 · Regenerate the paper's figures\n\n"
+        "Runs the experiments behind Fig. 3 (efficiency), Fig. 4 (boundary sweep), Fig. 5 (gains, thresholds, "
+        "head counts), Tables 1, 2 and 4, the layer-wise ratio trajectory, the head classes and a before/after "
+        "contribution map, into a resumable results store, and writes every figure into `figures/`. Rerunning "
+        "reuses what is stored. The same as `fac-lens figures` on the command line.\n\n"
+        "On fac-tiny with 32 samples this takes a few minutes of CPU; raise `LIMIT` for smoother curves."
+    ),
+    new_code_cell(
+        SETUP + "\nDATASET = 'synthetic'    # or 'hallusionbench', 'mathvista-mini', ... with DATA_ROOT\n"
+        "DATA_ROOT = None\nLIMIT = 32\nSTORE = 'results/notebook.sqlite'\nOUT = 'figures/notebook'"
+    ),
+    new_code_cell(
+        "from fac_lens.experiments.runner import Experiment\n\n"
+        "exp = Experiment.open(MODEL, DATASET, store=STORE, data_root=DATA_ROOT, limit=LIMIT, device=DEVICE,\n"
+        "                      batch_size=16, max_new_tokens=48, preset=PRESET)\n"
+        "base = exp.base_config()\n"
+        "base"
+    ),
+    new_code_cell("written = exp.figures(OUT, base=base)\n[p.name for p in written]"),
+    new_code_cell(
+        "from IPython.display import Image, Markdown, display\n\n"
+        "for path in written:\n"
+        "    if path.suffix == '.png':\n"
+        "        display(Markdown(f'### {path.stem}'), Image(filename=str(path)))\n"
+        "    elif path.suffix == '.md':\n"
+        "        display(Markdown(f'### {path.stem}\\n\\n' + path.read_text()))"
+    ),
+    new_markdown_cell("Everything is in the store, one row per (run, sample) and one summary row per run:"),
+    new_code_cell(
+        "table = exp.summaries()\n"
+        "table[['sweep', 'name', 'l_perc', 'l_reas', 'tau_perc', 'tau_reas', 'g_perc', 'g_reas', 'n_perception', "
+        "'n_reasoning', 'accuracy', 'seconds_per_batch']].head(12)"
+    ),
+]
+
+CASE = [
+    new_markdown_cell(
+        "# 03 · Case study of one failing sample\n\n"
+        "Find a sample the model gets wrong, locate the **first wrong token** of its reasoning trace, compare "
+        "the contribution maps of vanilla and rescaled decoding at that token, look at that sample's per-layer "
+        "visual ratios, and give a verdict in the paper's terms: **perceptual bias** (it saw wrongly) or "
+        "**reasoning drift** (it saw rightly and concluded wrongly)."
+    ),
+    new_code_cell(SETUP + "\nN_SAMPLES = 48"),
+    new_code_cell(
+        "import fac_lens as fl\n"
+        "from fac_lens.data.synthetic import load_split\n"
+        "from fac_lens.experiments.harness import evaluate_batches\n"
+        "from fac_lens.experiments.methods import Method, calibrated_config\n\n"
+        "model = fl.load(MODEL, device=DEVICE)\n"
+        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "records = evaluate_batches(model, samples, Method.vanilla(), max_new_tokens=48)\n"
+        "wrong = [(s, r) for s, r in zip(samples, records) if not r['correct']]\n"
+        "print(f\"{len(wrong)} of {len(samples)} wrong:\", {k: sum(r['error'] == k for _, r in wrong) for k in ('perception', 'reasoning')})"
+    ),
+    new_code_cell(
+        "# prefer a two-step question (perception then reasoning), as in the paper's Appendix H.5\n"
+        "sample, record = next(((s, r) for s, r in wrong if s.kind == 'two_step'), wrong[0])\n"
+        "print(sample.question, '| truth:', sample.answer)\n"
+        "print('model   :', record['trace'])\n"
+        "print('expected:', sample.meta['target'])\n"
+        "sample.image.resize((280, 280))"
+    ),
+    new_markdown_cell("## The first wrong token\n\nThe trace is compared with the benchmark's reference trace word by word."),
+    new_code_cell(
+        "from fac_lens.case_study import first_divergence\n\n"
+        "generated = record['trace'].split()\n"
+        "reference = sample.meta['target'].split()\n"
+        "wrong_at = first_divergence(generated, reference)\n"
+        "print(f'first wrong token: #{wrong_at} {generated[wrong_at]!r} (expected {reference[wrong_at]!r})')\n"
+        "print('context:', ' '.join(generated[:wrong_at]), '[', generated[wrong_at], ']')"
+    ),
+    new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
+    new_code_cell(
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples[:16]], progress=False)\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "cmp = fl.compare(model, sample, fac=config)\n"
+        "case = fl.case_study(model, sample.image, sample.question, config, token=wrong_at)\n"
+        "print('explained token:', repr(case.answer_token))\n"
+        "from fac_lens.experiments.figures import contribution_before_after\n"
+        "contribution_before_after(case.before.signed.numpy(), case.after.signed.numpy(),\n"
+        "                          title=f'contribution to the first wrong token {case.answer_token!r}');"
+    ),
+    new_code_cell("cmp  # vanilla and rescaled traces side by side, first difference highlighted"),
+    new_markdown_cell("## This sample's per-layer visual ratios\n\nAttention of the query that produced the wrong token, against the average over samples."),
+    new_code_cell(
+        "import torch\n"
+        "import matplotlib.pyplot as plt\n\n"
+        "inputs = model.prepare(sample.image, sample.question)\n"
+        "out = fl.generate(model, inputs, max_new_tokens=48)\n"
+        "prefix = out.sequences[:, : out.prompt_length + wrong_at]   # up to the token before the wrong one\n"
+        "seq = {k: v for k, v in inputs.items() if k != 'mm_token_type_ids'}\n"
+        "seq['input_ids'], seq['attention_mask'] = prefix, torch.ones_like(prefix)\n"
+        "at_token = fl.attention_ratios(model, seq, query='last')\n"
+        "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
+        "ax.plot(at_token.visual.mean(1).numpy(), marker='o', label='this sample, at the wrong token')\n"
+        "ax.plot(ratios.visual.mean(1).numpy(), marker='s', label='mean over 16 samples (all queries)')\n"
+        "ax.axvline(config.l_perc, color='#ff8c00', ls='--', label='l_perc'); ax.axvline(config.l_reas, color='#00a5c8', ls=':', label='l_reas')\n"
+        "ax.set_xlabel('layer'); ax.set_ylabel('visual ratio $S_v$'); ax.legend(fontsize='small');"
+    ),
+    new_markdown_cell(
+        "## Verdict\n\nIn the paper's terms: a wrong step that states what is in the image is **perceptual bias**; "
+        "a correct perception followed by a wrong conclusion is **reasoning drift**. The benchmark's ground-truth "
+        "steps tell which step failed; the contribution maps tell which heads carried the wrong token."
+    ),
+    new_code_cell(
+        "from fac_lens.data.synthetic import diagnose\n\n"
+        "step = diagnose(sample, record['trace'], record['predicted'])\n"
+        "verdict = {'perception': 'perceptual bias', 'reasoning': 'reasoning drift'}.get(step, step)\n"
+        "selection = config.select(ratios)\n"
+        "importance = case.before.importance\n"
+        "share_p = float(importance[selection.perception].sum() / importance.sum())\n"
+        "share_r = float(importance[selection.reasoning].sum() / importance.sum())\n"
+        "fixed = cmp.case.fac_trace.split('</think>')[-1].split()[:1] == [sample.answer]\n"
+        "print(f'verdict: {verdict} (the failing step is a {step} step)')\n"
+        "print(f'importance at the wrong token: perception heads {share_p:.0%}, reasoning heads {share_r:.0%}')\n"
+        "print('rescaling', 'fixes' if fixed else 'does not fix', 'this sample:', cmp.case.fac_trace)"
+    ),
+]
+
+
+def write(name: str, cells: list) -> Path:
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    path = Path(__file__).resolve().parent.parent / "notebooks" / name
+    path.parent.mkdir(exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+if __name__ == "__main__":
+    for name, cells in (
+        ("01_explore_heads.ipynb", EXPLORE),
+        ("02_regenerate_figures.ipynb", FIGURES),
+        ("03_case_study.ipynb", CASE),
+    ):
+        print(write(name, cells))
