@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-browser demo figures test test-slow lint bench train-tiny card-tiny clean
+.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,9 @@ setup-browser: setup  ## Debian's chromium for tests/test_browser.py (no Playwri
 
 demo: setup
 	$(PY) -m fac_lens.demo
+
+lab: setup  ## JupyterLab on the explorer notebook
+	$(VENV)/bin/jupyter lab notebooks/01_explore_heads.ipynb
 
 figures: setup  ## regenerate the paper's figures and tables on fac-tiny into figures/ (store: results/)
 	$(PY) -m fac_lens.cli figures --limit 128 --out figures

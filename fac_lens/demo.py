@@ -108,6 +108,10 @@ def _print(summary: dict, selection, vanilla: dict, fac: dict) -> None:
     print(f"  FAC    : {case['fac_trace']}")
     print(f"  top heads for the answer token {case['answer_token']!r}: vanilla {case['top_heads_vanilla']}")
     print(f"figure written to {summary['figure']}")
+    print(
+        "next: `make lab` opens notebooks/01_explore_heads.ipynb, whose last cell is the explorer "
+        "(fl.explorer: move boundaries, thresholds and gains live); `make figures` regenerates the paper's figures"
+    )
 
 
 def _figure(ratios, selection, config, case, out: Path) -> None:
