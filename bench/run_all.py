@@ -19,6 +19,7 @@ BENCHMARKS = {
     "ratios_memory": "bench.bench_ratios_memory",
     "generation": "bench.bench_generation",
     "contribution": "bench.bench_contribution",
+    "explorer": "bench.bench_explorer",
 }
 
 
@@ -68,6 +69,14 @@ def summary() -> str:
         lines.append(
             f"| one contribution map, {r['setting']['tokens']} tokens, 7B-like layer | "
             f"{r['relative_to_plain']:.2f}x plain forward | <= 3x | {r['met']} | `{r['command']}` |"
+        )
+    if "explorer" in results:
+        r = results["explorer"]
+        u = r["update_seconds"]
+        lines.append(
+            f"| explorer slider move without a model run (fac-tiny, {r['setting']['samples']} samples) | "
+            f"median {u['median'] * 1000:.0f} ms, max {u['max'] * 1000:.0f} ms (opening the panel: "
+            f"{r['open_seconds']:.1f} s) | <= 0.3 s | {r['met']} | `{r['command']}` |"
         )
     if "generation" in results:
         rel = results["generation"]["relative_to_plain"]

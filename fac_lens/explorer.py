@@ -289,9 +289,11 @@ class Explorer:
 def display_figure(fig: Any) -> None:
     """Show a matplotlib figure in the current output (an Output widget or a cell), then close it."""
     import matplotlib.pyplot as plt
+    from IPython import get_ipython
     from IPython.display import display
 
-    display(fig)
+    if get_ipython() is not None:  # outside a kernel (scripts, tests) there is nowhere to show it
+        display(fig)
     plt.close(fig)
 
 
