@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny clean
+.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny matrix clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+matrix: setup  ## run the contract tests on every architecture and rewrite the README's supported-models matrix
+	$(PY) tools/supported_models.py
 
 TRAIN_DIR := data/models/.fac-tiny-training
 train-tiny: setup  ## retrain the embedded default fac-tiny (about 45 min on 2 cores), rewrite the test split and the card

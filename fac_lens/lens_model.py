@@ -26,7 +26,9 @@ class LensModel:
         hf: the HF model, edited in place by the bridge (its forwards run through the hooks).
         processor: the HF processor, or None when only a model object was given.
         spec: architecture facts (see :mod:`fac_lens.architectures`).
-        n_layers, n_heads, d_head: text decoder shape (query heads).
+        n_layers, n_heads, d_head: text decoder shape (query heads); ``d_head`` is each head's width
+            in the ``o_proj`` input (``hook_z``): with multi-head latent attention (Kimi-K2.5,
+            DeepSeek-V3) the value head size, not the query/key one.
         n_kv_heads: key/value heads (GQA).
         image_token_id: the id that marks image positions in ``input_ids``.
     """

@@ -144,7 +144,8 @@ def _wrap(hf: nn.Module, processor: Any) -> LensModel:
         spec=spec,
         n_layers=int(text.num_hidden_layers),
         n_heads=n_heads,
-        d_head=int(getattr(text, "head_dim", None) or text.hidden_size // n_heads),
+        # The o_proj input is [.., n_heads * d_head]; d_head is the value head size (MLA: v_head_dim).
+        d_head=int(spec.output_projection(spec.text_attention(hf)[0]).in_features) // n_heads,
         n_kv_heads=int(getattr(text, "num_key_value_heads", None) or n_heads),
         image_token_id=spec.image_token_id(hf),
         _param_names=param_names,

@@ -113,6 +113,9 @@ class _DynamicState:
         cache = kwargs.get("past_key_values")
         past = int(cache.get_seq_length()) if cache is not None else 0
         new_image = (ids == self.model.image_token_id).float()
+        if past > 0 and kwargs.get("pixel_values") is None:
+            # decoding: a generated token that happens to be the image id carries no image
+            new_image = torch.zeros_like(new_image)
         if past == 0 or self.key_is_image is None:
             self.key_is_image = new_image
         else:
@@ -134,20 +137,24 @@ class _DynamicState:
         in_band = torch.tensor(layer <= config.l_perc or layer >= config.l_reas)
 
         def probe(module, query, key, attention_mask, scaling) -> None:
-            if self.key_is_image is None or self.key_is_image.shape[1] != key.shape[2]:
+            tracked = None if self.key_is_image is None else self.key_is_image.shape[1]
+            sliding = getattr(module, "sliding_window", None) is not None
+            if tracked is None or tracked < key.shape[2] or (tracked != key.shape[2] and not sliding):
                 raise RuntimeError(
                     "dynamic rescaling lost track of image positions (keys "
-                    f"{key.shape[2]}, tracked {None if self.key_is_image is None else self.key_is_image.shape[1]}); "
+                    f"{key.shape[2]}, tracked {tracked}); "
                     "run forwards of the multimodal model itself (model.hf or model.hf.model)"
                 )
+            # A sliding-window layer (Gemma 3) gets only the most recent keys from the cache.
+            key_is_image = self.key_is_image[:, self.key_is_image.shape[1] - key.shape[2] :]
             if self.query_rows is None:  # "token": each position decides for itself
                 visual = torch.nan_to_num(
-                    visual_mass(module, query, key, attention_mask, scaling, self.key_is_image)
+                    visual_mass(module, query, key, attention_mask, scaling, key_is_image)
                 )  # [B, Q, H]
                 self.current[:, layer] = visual.mean(1)
             else:
                 visual = mean_visual_mass(
-                    module, query, key, attention_mask, scaling, self.key_is_image, self.query_rows
+                    module, query, key, attention_mask, scaling, key_is_image, self.query_rows
                 )  # [B, H]
                 self.current[:, layer] = visual
             perception, reasoning = classify(

@@ -147,8 +147,12 @@ def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict
 
     Qwen2.5-VL rows get real image grids (row ``b`` has a 4 x (4 + 2b) patch grid, so rows differ
     in image size); LLaVA rows get one 28 x 28 image (16 tokens). ``padded=True`` left-pads
-    rows to different lengths.
+    rows to different lengths. Other architectures: :func:`fac_lens.tiny_zoo.zoo_inputs`.
     """
+    if hf.config.model_type not in ("qwen2_5_vl", "llava"):
+        from .tiny_zoo import zoo_inputs
+
+        return zoo_inputs(hf, batch, seed, padded)
     generator = torch.Generator().manual_seed(seed)
     rows, extra = [], {}
     is_qwen = hf.config.model_type == "qwen2_5_vl"

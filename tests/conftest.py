@@ -10,9 +10,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import fac_lens as fl  # noqa: E402
+from fac_lens import tiny_zoo  # noqa: E402
 from fac_lens.tiny import tiny_inputs, tiny_llava, tiny_qwen2_5_vl  # noqa: E402
 
-BUILDERS = {"qwen2_5_vl": tiny_qwen2_5_vl, "llava": tiny_llava}
+BUILDERS = {"qwen2_5_vl": tiny_qwen2_5_vl, "llava": tiny_llava, **tiny_zoo.BUILDERS}
 
 
 @pytest.fixture(params=sorted(BUILDERS))
@@ -44,3 +45,42 @@ def batch(pair):
 def single(pair):
     model, _ = pair
     return tiny_inputs(model.hf, batch=1)
+
+
+# ------------------------------------------------------------------ the supported-models matrix
+# Every test marked ``contract(part)`` and parametrized over ``arch`` reports its outcome here;
+# tests/test_supported_models.py (run last) compares the README's matrix with what this session
+# produced, and ``tools/supported_models.py`` writes the matrix (env FAC_LENS_CONTRACT_JSON: where
+# the outcomes are saved at the end of the session).
+CONTRACT_RESULTS = pytest.StashKey[dict]()
+RUN_LAST = "test_supported_models.py"
+
+
+def pytest_configure(config):
+    config.stash[CONTRACT_RESULTS] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The matrix check runs after the contract tests whose outcomes it compares."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith(RUN_LAST))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    marker = item.get_closest_marker("contract")
+    callspec = getattr(item, "callspec", None)
+    arch = callspec.params.get("arch") if callspec is not None else None
+    if marker is None or arch is None or (report.when != "call" and report.passed):
+        return
+    counts = item.config.stash[CONTRACT_RESULTS].setdefault(arch, {}).setdefault(marker.args[0], {})
+    counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("FAC_LENS_CONTRACT_JSON")
+    if path:
+        import json
+
+        with open(path, "w") as handle:
+            json.dump(session.config.stash[CONTRACT_RESULTS], handle, indent=1, sort_keys=True)

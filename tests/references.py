@@ -6,36 +6,55 @@ Nothing here imports fac_lens. Each function takes an untouched HF model (``refe
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import torch
-import transformers.models.llama.modeling_llama as modeling_llama
-import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl as modeling_qwen
+
+MROPE_MODELS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
 def with_mm_types(reference, inputs: dict) -> dict:
-    """Qwen2.5-VL needs mm_token_type_ids for its real mRoPE positions."""
+    """The extra kwargs the real processors return: Qwen-VL models need ``mm_token_type_ids`` for
+    their real mRoPE positions, Gemma 3 ``token_type_ids`` for bidirectional image blocks."""
     out = dict(inputs)
-    if reference.config.model_type == "qwen2_5_vl":
-        out["mm_token_type_ids"] = (inputs["input_ids"] == reference.config.image_token_id).int()
+    image = inputs["input_ids"] == reference.config.image_token_id
+    if reference.config.model_type in MROPE_MODELS:
+        out["mm_token_type_ids"] = image.int()
+    elif reference.config.model_type == "gemma3":
+        out["token_type_ids"] = image.long()
     return out
 
 
+def decoder(reference):
+    """The text decoder module (Idefics3/SmolVLM: ``model.text_model``)."""
+    core = reference.model
+    return core.language_model if hasattr(core, "language_model") else core.text_model
+
+
 def text_layers(reference):
-    return reference.model.language_model.layers
+    return decoder(reference).layers
 
 
 def shape_of(reference) -> tuple[int, int, int]:
+    """(layers, heads, d_head) with d_head the per-head width of the o_proj input."""
     text = reference.config.text_config
     n_heads = text.num_attention_heads
-    return text.num_hidden_layers, n_heads, text.hidden_size // n_heads
+    o_proj = text_layers(reference)[0].self_attn.o_proj
+    return text.num_hidden_layers, n_heads, o_proj.in_features // n_heads
+
+
+def reset(reference) -> None:
+    """Qwen-VL models cache rope deltas between calls."""
+    if hasattr(reference.model, "rope_deltas"):
+        reference.model.rope_deltas = None
 
 
 def reference_attentions(reference, inputs: dict) -> list[torch.Tensor]:
     """Eager attention of every text layer, [B, H, N, N] each, from output_attentions=True."""
-    reference.model.rope_deltas = None
+    reset(reference)
     with torch.no_grad():
         out = reference(**with_mm_types(reference, inputs), output_attentions=True)
-    reference.model.rope_deltas = None
+    reset(reference)
     return list(out.attentions)
 
 
@@ -107,10 +126,10 @@ def fold_by_hand(reference, gains: torch.Tensor) -> None:
 
 
 def reference_logits(reference, inputs: dict) -> torch.Tensor:
-    reference.model.rope_deltas = None
+    reset(reference)
     with torch.no_grad():
         logits = reference(**with_mm_types(reference, inputs)).logits
-    reference.model.rope_deltas = None
+    reset(reference)
     return logits
 
 
@@ -128,7 +147,12 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
     """
     image = (prompt_ids == reference.config.image_token_id).float()
     margins: list[float] = []
-    originals = {mod: mod.eager_attention_forward for mod in (modeling_qwen, modeling_llama)}
+    text_attention = {id(layer.self_attn) for layer in text_layers(reference)}
+    first_layer = text_layers(reference)[0].self_attn
+    seen = [0]  # tokens in the sequence so far, counted at the first layer of each pass
+    # each HF modeling module looks its eager_attention_forward up in its own globals
+    modules = {sys.modules[type(layer.self_attn).__module__] for layer in text_layers(reference)}
+    originals = {mod: mod.eager_attention_forward for mod in modules}
 
     def make(original):
         def patched(
@@ -144,11 +168,15 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
                 dropout=dropout,
                 **kw,
             )  # out [B, Q, H, D], weights [B, H, Q, K]
-            if getattr(module, "layer_idx", None) is None:  # the vision tower
+            if id(module) not in text_attention:  # the vision tower
                 return out, weights
-            n_keys = weights.shape[-1]
-            keys = torch.zeros(image.shape[0], n_keys)
-            keys[:, : min(n_keys, image.shape[1])] = image[:, :n_keys]
+            n_query, n_keys = weights.shape[-2:]
+            if module is first_layer:
+                seen[0] = n_query if n_query > 1 else seen[0] + n_query  # a prefill, or one decoding step
+            # keys are the last n_keys positions (all of them, except in sliding-window layers)
+            positions = torch.zeros(image.shape[0], max(seen[0], image.shape[1]))
+            positions[:, : image.shape[1]] = image
+            keys = positions[:, seen[0] - n_keys : seen[0]]
             mass = (weights.float() * keys[:, None, None, :]).sum(-1)  # [B, H, Q]
             if query == "last":
                 sv = mass[..., -1:]
@@ -181,8 +209,8 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
 def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
     """Step-by-step greedy decoding with the KV cache, positions written by hand. [1, steps]."""
     inputs = with_mm_types(reference, inputs)
-    is_qwen = reference.config.model_type == "qwen2_5_vl"
-    reference.model.rope_deltas = None
+    is_qwen = reference.config.model_type in MROPE_MODELS
+    reset(reference)
     tokens = []
     with torch.no_grad():
         out = reference(**inputs, use_cache=True)
@@ -205,5 +233,5 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
             out = reference(**kwargs)
             cache = out.past_key_values
             length += 1
-    reference.model.rope_deltas = None
+    reset(reference)
     return torch.cat(tokens, dim=1)

@@ -8,6 +8,8 @@ from fac_lens.tiny import tiny_inputs
 from tests.conftest import make_pair
 from tests.references import fold_by_hand, gated, reference_logits
 
+pytestmark = pytest.mark.contract("contribution")
+
 
 def hand_gate_gradient(reference, inputs, target, position, base_gains=None):
     """dL/dg by autograd through pre-hooks on the plain copy's o_proj inputs."""
@@ -23,11 +25,11 @@ def hand_gate_gradient(reference, inputs, target, position, base_gains=None):
 
 
 def reference_logits_with_grad(reference, inputs):
-    from tests.references import with_mm_types
+    from tests.references import reset, with_mm_types
 
-    reference.model.rope_deltas = None
+    reset(reference)
     out = reference(**with_mm_types(reference, inputs)).logits
-    reference.model.rope_deltas = None
+    reset(reference)
     return out
 
 
@@ -44,20 +46,57 @@ def test_single_token_map_matches_hand_gates(pair, single):
 def float64_norms(reference) -> None:
     """HF's RMSNorm rounds through float32 even in a float64 model; give the reference exact ones."""
     for module in reference.modules():
-        if type(module).__name__.endswith("RMSNorm"):
+        if not type(module).__name__.endswith("RMSNorm"):
+            continue
+        if hasattr(module, "variance_epsilon"):
 
             def forward(x, module=module):
                 return (
                     module.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + module.variance_epsilon)
                 )
 
-            module.forward = forward
+        else:  # Gemma: eps, and a (1 + weight) scale
+
+            def forward(x, module=module):
+                return (1 + module.weight) * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + module.eps)
+
+        module.forward = forward
+
+
+def float64_routers(reference) -> None:
+    """DeepSeek-V3's router scores experts in float32 even in a float64 model (noise of ~1e-7 that
+    central differences amplify); give the reference a float64 one, same routing rule."""
+    for module in reference.modules():
+        if type(module).__name__ != "DeepseekV3TopkRouter":
+            continue
+
+        def forward(hidden_states, m=module):
+            hidden_states = hidden_states.view(-1, m.hidden_dim)
+            logits = torch.nn.functional.linear(hidden_states, m.weight)
+            scores = logits.sigmoid()
+            choice = scores + m.e_score_correction_bias
+            groups = choice.view(-1, m.num_group, m.num_experts // m.num_group).topk(2, dim=-1)[0].sum(-1)
+            group_mask = torch.zeros_like(groups).scatter_(1, groups.topk(m.topk_group, dim=-1)[1], 1)
+            score_mask = (
+                group_mask[..., None].expand(-1, -1, m.num_experts // m.num_group).reshape(-1, m.num_experts)
+            )
+            choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
+            indices = choice.topk(m.top_k, dim=-1)[1]
+            weights = scores.gather(1, indices)
+            if m.norm_topk_prob:
+                weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+            return logits, weights * m.routed_scaling_factor, indices
+
+        module.forward = forward
 
 
 def test_map_agrees_with_central_finite_differences(arch):
     model, reference = make_pair(arch, dtype=torch.float64)
     reference.config.text_config._attn_implementation = "sdpa"  # eager takes its softmax in float32
+    for config in (model.hf.config, reference.config):  # grouped_mm (mixture of experts) has no float64
+        config._experts_implementation = "eager"
     float64_norms(reference)
+    float64_routers(reference)
     inputs = tiny_inputs(model.hf, batch=1, seed=2)
     inputs["pixel_values"] = inputs["pixel_values"].double()
     cm = fl.contribution_map(model, inputs, target=11, position=-2)

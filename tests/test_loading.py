@@ -100,6 +100,40 @@ def test_transformer_lens_state_is_restored_after_load():
     assert helpers._ensure_torchvision is ensure
 
 
+@pytest.mark.parametrize("arch", ["kimi_k25", "smolvlm", "qwen2_vl"])
+def test_adapters_transformer_lens_lacks_are_registered_only_during_the_build(arch):
+    """Kimi-K2.5, SmolVLM and Qwen2-VL have no transformer-lens adapter: fac_lens registers its own
+    through transformer-lens's register_adapter for the build, and removes it afterwards."""
+    from transformer_lens.factories.architecture_adapter_factory import ArchitectureAdapterFactory
+
+    from tests.conftest import BUILDERS
+
+    hf = BUILDERS[arch]()
+    name = type(hf).__name__
+    seen = []
+    original = ArchitectureAdapterFactory.register_adapter.__func__
+
+    def spy(cls, architecture, adapter):
+        seen.append((architecture, adapter))
+        return original(cls, architecture, adapter)
+
+    ArchitectureAdapterFactory.register_adapter = classmethod(spy)
+    try:
+        model = fl.load(hf)
+    finally:
+        ArchitectureAdapterFactory.register_adapter = classmethod(original)
+    assert seen == [(name, model.spec.adapter_class)]
+    assert name not in ArchitectureAdapterFactory._adapters
+    z = []
+    inputs = tiny_inputs(hf, batch=1)
+    with (
+        torch.no_grad(),
+        model.bridge.hooks(fwd_hooks=[("blocks.0.attn.hook_z", lambda t, hook: z.append(t))]),
+    ):
+        model.forward(inputs)
+    assert z[0].shape == (1, inputs["input_ids"].shape[1], model.n_heads, model.d_head)
+
+
 def test_unsupported_architecture_names_the_supported_ones():
     from transformers import LlamaConfig, LlamaForCausalLM
 

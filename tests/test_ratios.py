@@ -1,15 +1,16 @@
 """Modality ratios against a plain HF copy run with eager attention and output_attentions=True."""
 
+import sys
 import weakref
 
 import pytest
 import torch
-import transformers.models.llama.modeling_llama as modeling_llama
-import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl as modeling_qwen
 
 import fac_lens as fl
 from fac_lens.tiny import tiny_inputs
 from tests.references import reference_ratios
+
+pytestmark = pytest.mark.contract("ratios")
 
 
 @pytest.mark.parametrize("method", ["indicator", "pattern"])
@@ -23,6 +24,33 @@ def test_ratios_match_plain_hf_eager(pair, batch, query, method):
     torch.testing.assert_close(ratios.visual.double(), expected.mean(0), atol=1e-5, rtol=0)
     torch.testing.assert_close(ratios.text.double(), 1 - expected.mean(0), atol=1e-5, rtol=0)
     assert ratios.query == query
+
+
+def threshold_between(values: torch.Tensor, quantile: float) -> float:
+    """A threshold near ``quantile`` of ``values``, halfway between two of them 1e-4 or more apart."""
+    ordered = values.flatten().double().sort().values
+    start = int(quantile * (len(ordered) - 1))
+    for i in list(range(start, len(ordered) - 1)) + list(range(start - 1, -1, -1)):
+        if ordered[i + 1] - ordered[i] > 1e-4:
+            return float(ordered[i] + ordered[i + 1]) / 2
+    raise AssertionError("all ratios are equal")
+
+
+@pytest.mark.contract("identification")
+def test_identification_on_recorded_ratios_matches_eq5_by_hand(pair, batch):
+    """Eq. 5 on the plain-HF reference ratios, by hand, against fl.identify_heads on the model's."""
+    model, reference = pair
+    expected = reference_ratios(reference, batch, "last").mean(0)  # [L, H]
+    ratios = fl.attention_ratios(model, batch, query="last")
+    l_perc, l_reas = model.n_layers - 2, 1
+    tau_perc, tau_reas = threshold_between(expected, 0.6), threshold_between(expected, 0.3)
+    selection = fl.identify_heads(ratios, l_perc, l_reas, tau_perc, tau_reas)
+    layer = torch.arange(model.n_layers)[:, None]
+    perception = (layer <= l_perc) & (expected >= tau_perc)
+    reasoning = (layer >= l_reas) & (expected <= tau_reas)
+    assert torch.equal(selection.perception, perception)
+    assert torch.equal(selection.reasoning, reasoning)
+    assert perception.any() and reasoning.any()
 
 
 def test_custom_query_mask(pair, batch):
@@ -52,8 +80,8 @@ def test_indicator_path_never_builds_attention(pair, batch, monkeypatch):
         raise AssertionError("eager attention was called")
 
     expected = fl.attention_ratios(model, batch).per_sample
-    monkeypatch.setattr(modeling_qwen, "eager_attention_forward", refuse)
-    monkeypatch.setattr(modeling_llama, "eager_attention_forward", refuse)
+    for attention in model.attention_modules:  # each modeling module's own eager function
+        monkeypatch.setattr(sys.modules[type(attention).__module__], "eager_attention_forward", refuse)
     monkeypatch.setattr(torch.nn.functional, "softmax", refuse)
     assert torch.equal(fl.attention_ratios(model, batch).per_sample, expected)
 

@@ -14,6 +14,14 @@ from .base import ArchitectureSpec
 _MODULES = {
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "LlavaForConditionalGeneration": "llava",
+    "Qwen2VLForConditionalGeneration": "qwen2_vl",
+    "Qwen3VLForConditionalGeneration": "qwen3_vl",
+    "Gemma3ForConditionalGeneration": "gemma3",
+    "Idefics3ForConditionalGeneration": "idefics3",
+    "SmolVLMForConditionalGeneration": "smolvlm",
+    "LlavaNextForConditionalGeneration": "llava_next",
+    "LlavaOnevisionForConditionalGeneration": "llava_onevision",
+    "Kimi_K25ForConditionalGeneration": "kimi_k25",
 }
 
 

@@ -30,6 +30,8 @@ class ArchitectureSpec:
         reset_state: clears per-call state the HF model keeps between forwards.
         fallback_processor: ``f(path, cache_dir=None)`` builds a processor when ``AutoProcessor``
             cannot load one here (torchvision missing), or None.
+        known_limits: what does not work, or works differently, for this architecture (shown in
+            the README's supported-models matrix).
     """
 
     hf_architecture: str
@@ -43,6 +45,7 @@ class ArchitectureSpec:
     add_model_inputs: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
     reset_state: Callable[[nn.Module], None]
     fallback_processor: Callable[..., Any] | None = None
+    known_limits: str = ""
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -61,9 +64,16 @@ def no_state(hf: nn.Module) -> None:
     """Nothing to reset."""
 
 
-def text_layers(hf: nn.Module) -> list[nn.Module]:
-    """Decoder layers of the usual HF VLM layout (``model.language_model.layers``)."""
-    return list(hf.model.language_model.layers)
+def language_model(hf: nn.Module) -> nn.Module:
+    """The text decoder of the usual HF VLM layout (``model.language_model``)."""
+    return hf.model.language_model
+
+
+def text_layers(
+    hf: nn.Module, text_model: Callable[[nn.Module], nn.Module] = language_model
+) -> list[nn.Module]:
+    """Decoder layers of the text model (``model.language_model.layers`` by default)."""
+    return list(text_model(hf).layers)
 
 
 def conditional_generation_spec(
@@ -72,20 +82,24 @@ def conditional_generation_spec(
     add_model_inputs: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]] = no_extra_inputs,
     reset_state: Callable[[nn.Module], None] = no_state,
     fallback_processor: Callable[..., Any] | None = None,
+    text_model: Callable[[nn.Module], nn.Module] = language_model,
+    known_limits: str = "",
 ) -> ArchitectureSpec:
     """Spec of a ``*ForConditionalGeneration`` model with the usual layout: ``config.text_config``,
     ``config.vision_config``, ``model`` (the multimodal core), ``model.language_model.layers[i]
-    .self_attn.o_proj`` and ``config.image_token_id``."""
+    .self_attn.o_proj`` (``text_model`` names another decoder, e.g. Idefics3's
+    ``model.text_model``) and ``config.image_token_id``."""
     return ArchitectureSpec(
         hf_architecture=hf_architecture,
         adapter_class=adapter_class,
         text_config=lambda hf: hf.config.text_config,
         vision_config=lambda hf: hf.config.vision_config,
         multimodal_core=lambda hf: hf.model,
-        text_attention=lambda hf: [unwrap(layer.self_attn) for layer in text_layers(hf)],
+        text_attention=lambda hf: [unwrap(layer.self_attn) for layer in text_layers(hf, text_model)],
         output_projection=lambda attn: unwrap(attn.o_proj),
         image_token_id=lambda hf: int(hf.config.image_token_id),
         add_model_inputs=add_model_inputs,
         reset_state=reset_state,
         fallback_processor=fallback_processor,
+        known_limits=known_limits,
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from transformer_lens.model_bridge.generalized_components import AttentionBridge, LinearBridge
 from transformer_lens.model_bridge.supported_architectures.llava import LlavaArchitectureAdapter
 
 from .base import conditional_generation_spec
+from .native_attention import keep_native_attention
 
 
 class FacLlavaAdapter(LlavaArchitectureAdapter):
@@ -19,25 +19,7 @@ class FacLlavaAdapter(LlavaArchitectureAdapter):
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
-        blocks = self.component_mapping["blocks"]
-        optional_norms = {
-            key: blocks.submodules["attn"].submodules[key]
-            for key in ("q_norm", "k_norm")
-            if key in blocks.submodules["attn"].submodules
-        }
-        blocks.submodules["attn"] = AttentionBridge(
-            name="self_attn",
-            config=self.cfg,
-            submodules={
-                "q": LinearBridge(name="q_proj"),
-                "k": LinearBridge(name="k_proj"),
-                "v": LinearBridge(name="v_proj"),
-                "o": LinearBridge(name="o_proj"),
-                **optional_norms,
-            },
-            maintain_native_attention=True,
-            requires_attention_mask=True,
-        )
+        keep_native_attention(self)
 
 
 SPEC = conditional_generation_spec("LlavaForConditionalGeneration", FacLlavaAdapter)

@@ -20,8 +20,8 @@ class FacQwen2_5_VLAdapter(Qwen2_5_VLArchitectureAdapter):
     required_libraries: list[str] = []
 
 
-def _add_mm_token_type_ids(inputs: dict[str, torch.Tensor], image_token_id: int) -> dict[str, torch.Tensor]:
-    """Add ``mm_token_type_ids`` (1 on image tokens) so Qwen2.5-VL computes real mRoPE positions.
+def add_mm_token_type_ids(inputs: dict[str, torch.Tensor], image_token_id: int) -> dict[str, torch.Tensor]:
+    """Add ``mm_token_type_ids`` (1 on image tokens) so Qwen-VL models compute real mRoPE positions.
 
     Without it the model silently falls back to 1-D positions.
     """
@@ -32,12 +32,12 @@ def _add_mm_token_type_ids(inputs: dict[str, torch.Tensor], image_token_id: int)
     return out
 
 
-def _reset_rope_deltas(hf) -> None:
-    """Qwen2.5-VL caches ``rope_deltas`` between calls; a stale value shifts the next positions."""
+def reset_rope_deltas(hf) -> None:
+    """Qwen-VL models cache ``rope_deltas`` between calls; a stale value shifts the next positions."""
     hf.model.rope_deltas = None
 
 
-def _fallback_processor(path: str, cache_dir: str | None = None):
+def fallback_qwen_processor(path: str, cache_dir: str | None = None):
     from ..processing import QwenVLProcessor
 
     return QwenVLProcessor.from_pretrained(path, cache_dir=cache_dir)
@@ -46,7 +46,8 @@ def _fallback_processor(path: str, cache_dir: str | None = None):
 SPEC = conditional_generation_spec(
     "Qwen2_5_VLForConditionalGeneration",
     FacQwen2_5_VLAdapter,
-    add_model_inputs=_add_mm_token_type_ids,
-    reset_state=_reset_rope_deltas,
-    fallback_processor=_fallback_processor,
+    add_model_inputs=add_mm_token_type_ids,
+    reset_state=reset_rope_deltas,
+    fallback_processor=fallback_qwen_processor,
+    known_limits="mRoPE needs `mm_token_type_ids` (fac_lens adds them)",
 )
