@@ -72,7 +72,8 @@ def _stage_text(stages: list[dict]) -> str:
         start = f"continuing from stage {number - 1}" if stage.get("init_from") else "from scratch"
         lines.append(
             f"- stage {number} ({start}): {stage.get('steps')} steps of batch {stage.get('batch_size')}, AdamW "
-            f"peak lr {stage.get('lr')} (warmup, cosine to 10%), train samples from index "
+            f"peak lr {stage.get('lr')} (vision tower x{stage.get('vision_lr_scale', 1.0)}; warmup, cosine to 10%), "
+            f"train samples from index "
             f"{stage.get('first_sample', 0)}, seed {stage.get('seed')}, {stage.get('seconds')} s on 2 CPU cores, "
             f"final smoothed loss {stage.get('final_smoothed_loss') or 0:.3f}"
         )
@@ -96,6 +97,8 @@ def _target_text(accuracy: float) -> str:
 
 
 def _card(model, summary: dict, stages: list[dict], command: str) -> str:
+    from .data.synthetic import LARGE_HALF, SMALL_HALF
+
     config = model.hf.config
     text, vision = config.text_config, config.vision_config
     params = sum(p.numel() for p in model.hf.parameters())
@@ -121,7 +124,7 @@ GQA), at a size that runs in milliseconds. It answers in the paper's format,
   (word level)
 - vision tower: {vision.depth} blocks (window attention, full attention in block
   {vision.fullatt_block_indexes}), hidden {vision.hidden_size}, patch {vision.patch_size}, merge {vision.spatial_merge_size}x{vision.spatial_merge_size};
-  a 140 x 140 image is 25 image tokens
+  a 140 x 140 image is 25 image tokens (objects drawn {LARGE_HALF * 2} and {SMALL_HALF * 2} pixels wide)
 - {params / 1e6:.2f} M parameters, float32 safetensors
 
 ## Training
@@ -129,8 +132,9 @@ GQA), at a size that runs in milliseconds. It answers in the paper's format,
 - data: fresh samples of the generator's train split at every step (all four kinds equally often);
   the test split (`data/synthetic/test`, 600 samples) is drawn from a separate seed stream
 {_stage_text(stages)}
-- loss on the assistant's reply only; loss curves: `training_log_stage*.csv` (earlier stages),
-  `training_log.csv` (last stage) and `training_loss.png` beside this file
+- loss on the assistant's reply only; loss curve: `training_log.csv` (and `training_log_stage*.csv`
+  for earlier stages, if any) and `training_loss.png` beside this file; the seconds include whatever
+  else ran on the machine at the time
 - command: `{command}`
 
 ## Accuracy on the test split (greedy, max 48 new tokens)

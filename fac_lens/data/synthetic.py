@@ -40,6 +40,7 @@ KINDS = ("attribute", "count", "exist", "two_step")
 IMAGE_SIZE = 140
 GRID = 3
 BACKGROUND = (232, 230, 222)
+LARGE_HALF, SMALL_HALF = 19, 12  # half the side of an object in pixels (a grid cell is 46.7)
 SPLIT_SEEDS = {"train": "train", "validation": "validation", "test": "test"}
 
 
@@ -99,7 +100,7 @@ def render(scene: Scene):
     for obj in scene.objects:
         cx = (obj.col + 0.5) * cell + obj.dx
         cy = (obj.row + 0.5) * cell + obj.dy
-        half = 17 if obj.size == "large" else 9
+        half = LARGE_HALF if obj.size == "large" else SMALL_HALF
         fill, outline = COLORS[obj.color], (30, 30, 30)
         if obj.shape == "cube":
             draw.rectangle((cx - half, cy - half, cx + half, cy + half), fill=fill, outline=outline)
