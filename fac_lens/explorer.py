@@ -169,11 +169,14 @@ class Explorer:
         for control in (*self.sliders.values(), self.strategy, self.sample):
             control.observe(self._changed, names="value")
         self.run_button.on_click(self._run_clicked)
-        controls = w.VBox([self.sample, *self.sliders.values(), self.strategy, self.mode])
+        controls = w.VBox([*self.sliders.values(), self.strategy, self.mode])
         self.widget = w.VBox(
             [
                 w.HTML("<b>fac_lens explorer</b>: move boundaries, thresholds and gains; heads update live"),
-                w.HBox([controls, w.VBox([self.counts, self.message])]),
+                self.sample,
+                w.HBox(
+                    [controls, w.VBox([self.counts, self.message], layout=w.Layout(padding="0 0 0 16px"))]
+                ),
                 self.maps,
                 w.HBox([self.run_button, self.progress]),
                 self.traces,
