@@ -32,6 +32,20 @@ QWEN_IDS = dict(
 )
 
 
+def _siglip(image_size: int, patch_size: int = 7) -> dict:
+    """A two-layer SigLIP tower config without the pooling head (as in the real checkpoints)."""
+    return dict(
+        model_type="siglip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        vision_use_head=False,
+        image_size=image_size,
+        patch_size=patch_size,
+    )
+
+
 def _mrope_section(d_head: int) -> list[int]:
     half = d_head // 2
     return [half - 2 * (half // 3), half // 3, half // 3]  # temporal, height, width
@@ -113,16 +127,7 @@ def tiny_gemma3(seed=0, n_layers=3, n_heads=4, n_kv_heads=2, d_head=16, dtype=to
         tie_word_embeddings=False,  # tied, a random Gemma greedily repeats one token
     )
     config = Gemma3Config(
-        vision_config=dict(
-            model_type="siglip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            vision_use_head=False,  # as in the real checkpoints (no pooling head)
-            image_size=56,
-            patch_size=7,
-        ),
+        vision_config=_siglip(image_size=56),
         text_config=text,
         mm_tokens_per_image=16,
         image_token_index=LLAVA_IMAGE,
@@ -215,16 +220,7 @@ def tiny_llava_onevision(
     from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
     config = LlavaOnevisionConfig(
-        vision_config=dict(
-            model_type="siglip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            vision_use_head=False,  # as in the real checkpoints (no pooling head)
-            image_size=28,
-            patch_size=7,
-        ),
+        vision_config=_siglip(image_size=28),
         text_config={
             "model_type": "qwen2",
             **_decoder(n_layers, n_heads, n_kv_heads, d_head, None, VOCAB, init),
