@@ -30,7 +30,7 @@ figures: setup  ## regenerate the paper's figures and tables on fac-tiny into fi
 
 test: setup
 	$(PY) -m pytest -q
-	$(VENV)/bin/ruff check fac_lens tests bench tools
+	$(VENV)/bin/ruff check fac_lens tests bench tools notebooks
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

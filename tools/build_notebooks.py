@@ -52,7 +52,7 @@ EXPLORE = [
         "print('layer-wise S_v:', [round(v, 3) for v in mean.tolist()])"
     ),
     new_code_cell(
-        "import matplotlib.pyplot as plt\n"
+        "import matplotlib.pyplot as plt\n\n"
         "from fac_lens.plotting import plot_head_map, plot_layer_trajectory\n\n"
         "fig, axes = plt.subplots(1, 2, figsize=(12, 4))\n"
         "plot_head_map(ratios, ax=axes[0])\n"
@@ -133,7 +133,7 @@ CASE = [
         "model = fl.load(MODEL, device=DEVICE)\n"
         "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
         "records = evaluate_batches(model, samples, Method.vanilla(), max_new_tokens=48)\n"
-        "wrong = [(s, r) for s, r in zip(samples, records) if not r['correct']]\n"
+        "wrong = [(s, r) for s, r in zip(samples, records, strict=True) if not r['correct']]\n"
         "print(f\"{len(wrong)} of {len(samples)} wrong:\", {k: sum(r['error'] == k for _, r in wrong) for k in ('perception', 'reasoning')})"
     ),
     new_code_cell(
@@ -155,20 +155,20 @@ CASE = [
     ),
     new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
     new_code_cell(
+        "from fac_lens.experiments.figures import contribution_before_after\n\n"
         "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples[:16]], progress=False)\n"
         "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
         "cmp = fl.compare(model, sample, fac=config)\n"
         "case = fl.case_study(model, sample.image, sample.question, config, token=wrong_at)\n"
         "print('explained token:', repr(case.answer_token))\n"
-        "from fac_lens.experiments.figures import contribution_before_after\n"
         "contribution_before_after(case.before.signed.numpy(), case.after.signed.numpy(),\n"
         "                          title=f'contribution to the first wrong token {case.answer_token!r}');"
     ),
     new_code_cell("cmp  # vanilla and rescaled traces side by side, first difference highlighted"),
     new_markdown_cell("## This sample's per-layer visual ratios\n\nAttention of the query that produced the wrong token, against the average over samples."),
     new_code_cell(
-        "import torch\n"
-        "import matplotlib.pyplot as plt\n\n"
+        "import matplotlib.pyplot as plt\n"
+        "import torch\n\n"
         "inputs = model.prepare(sample.image, sample.question)\n"
         "out = fl.generate(model, inputs, max_new_tokens=48)\n"
         "prefix = out.sequences[:, : out.prompt_length + wrong_at]   # up to the token before the wrong one\n"
@@ -178,8 +178,11 @@ CASE = [
         "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
         "ax.plot(at_token.visual.mean(1).numpy(), marker='o', label='this sample, at the wrong token')\n"
         "ax.plot(ratios.visual.mean(1).numpy(), marker='s', label='mean over 16 samples (all queries)')\n"
-        "ax.axvline(config.l_perc, color='#ff8c00', ls='--', label='l_perc'); ax.axvline(config.l_reas, color='#00a5c8', ls=':', label='l_reas')\n"
-        "ax.set_xlabel('layer'); ax.set_ylabel('visual ratio $S_v$'); ax.legend(fontsize='small');"
+        "ax.axvline(config.l_perc, color='#ff8c00', ls='--', label='l_perc')\n"
+        "ax.axvline(config.l_reas, color='#00a5c8', ls=':', label='l_reas')\n"
+        "ax.set_xlabel('layer')\n"
+        "ax.set_ylabel('visual ratio $S_v$')\n"
+        "ax.legend(fontsize='small');"
     ),
     new_markdown_cell(
         "## Verdict\n\nIn the paper's terms: a wrong step that states what is in the image is **perceptual bias**; "
