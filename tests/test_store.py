@@ -93,6 +93,17 @@ RUN = {run!r}
 
 {make_records}
 
+if sys.argv[1] == "open":  # open new stores at the moment each go file appears
+    base, go, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    print("ready", flush=True)
+    for i in range(count):
+        deadline = time.time() + 60
+        while not __import__("os").path.exists(f"{{go}}{{i}}") and time.time() < deadline:
+            time.sleep(0.0005)
+        ResultStore(f"{{base}}{{i}}.sqlite").close()
+    print("opened", count, flush=True)
+    sys.exit(0)
+
 store = ResultStore(sys.argv[2])
 run_id = store.ensure_run(**RUN)
 if sys.argv[1] == "crash":
@@ -502,6 +513,41 @@ def test_two_processes_write_one_store(tmp_path: Path, script: Path) -> None:
         )
         assert store.records(run_id) == sorted(expected, key=lambda r: r["sample_id"])
         assert len(store.runs()) == 1
+
+
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path: Path, script: Path) -> None:
+    # Two connections switching a new file to WAL at the same moment get "database is locked"
+    # at once (SQLite skips the busy handler there); opening must wait and retry, not fail.
+    count = 40
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), "open", str(tmp_path / "store"), str(tmp_path / "go"), str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for _ in range(3)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        for i in range(count):
+            (tmp_path / f"go{i}").touch()
+            time.sleep(0.05)
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    for i in range(count):
+        with ResultStore(tmp_path / f"store{i}.sqlite") as store:
+            assert store.runs() == []
+        with sqlite3.connect(tmp_path / f"store{i}.sqlite") as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        raw.close()
 
 
 def test_a_forked_child_uses_its_own_connection(store: ResultStore) -> None:

@@ -282,6 +282,10 @@ def _float_or_nan(value: Any, key: str, where: str) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+def _is_lock_error(e: sqlite3.OperationalError) -> bool:
+    return "locked" in str(e) or "busy" in str(e)
+
+
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
@@ -342,37 +346,58 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise FacLensError(f"cannot create the folder of the results store {self.path}: {e}") from e
+        # SQLite answers "database is locked" at once, without waiting on busy_timeout, when two
+        # processes switch a new file to WAL or create the schema at the same moment (the busy
+        # handler is skipped to avoid a deadlock); so the whole open is retried until the deadline.
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                conn = self._open_once()
+            except sqlite3.OperationalError as e:
+                if not _is_lock_error(e) or time.monotonic() + delay > deadline:
+                    raise self._open_error(e) from e
+                time.sleep(delay)
+                delay = min(2 * delay, 0.25)
+                continue
+            except sqlite3.Error as e:
+                raise self._open_error(e) from e
+            self._conn, self._pid = conn, os.getpid()
+            return
+
+    def _open_once(self) -> sqlite3.Connection:
+        """One attempt at opening: connect, check, switch to WAL, create the schema if new."""
         conn = self._connect()
         try:
-            self._check_version(conn)  # read-only: a wrong file is left as it was
+            self._check_version(conn, raw_errors=True)  # read-only: a wrong file is left as it was
             self._configure(conn)
             with self._transaction(conn):
-                if self._check_version(conn) is None:  # re-checked under the write lock
+                if self._check_version(conn, raw_errors=True) is None:  # re-checked under the write lock
                     for statement in _SCHEMA:
                         conn.execute(statement)
                     conn.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
                     )
-        except sqlite3.Error as e:
-            conn.close()
-            raise self._open_error(e) from e
         except BaseException:
             conn.close()
             raise
-        self._conn, self._pid = conn, os.getpid()
+        return conn
 
     def _open_error(self, e: sqlite3.Error) -> FacLensError:
         """The error of a failed open: a lock held too long, or a file that is no store."""
-        if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+        if isinstance(e, sqlite3.OperationalError) and _is_lock_error(e):
             return FacLensError(
                 f"the results store {self.path} stayed locked by another process for "
                 f"{_BUSY_TIMEOUT_S:.0f} s ({e}); retry when that writer is done"
             )
         return FacLensError(f"{self.path} is not a usable fac_lens results store ({e}); {_FIX}")
 
-    def _check_version(self, conn: sqlite3.Connection) -> int | None:
-        """The schema version of the file (None for an empty database); FacLensError if foreign."""
+    def _check_version(self, conn: sqlite3.Connection, raw_errors: bool = False) -> int | None:
+        """The schema version of the file (None for an empty database); FacLensError if foreign.
+
+        With ``raw_errors`` a lock error is raised as the sqlite3 error, for the caller to retry.
+        """
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
@@ -381,6 +406,8 @@ class ResultStore:
             if "meta" in tables:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
+            if raw_errors and isinstance(e, sqlite3.OperationalError) and _is_lock_error(e):
+                raise
             raise self._open_error(e) from e
         if row is None:
             raise FacLensError(
