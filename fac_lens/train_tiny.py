@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("data/models/fac-tiny"), help="where to save the model"
     )
-    parser.add_argument("--steps", type=int, default=8000, help="optimizer steps")
+    parser.add_argument("--steps", type=int, default=7000, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warmup, cosine decay)")
     parser.add_argument("--seed", type=int, default=0)

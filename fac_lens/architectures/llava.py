@@ -7,6 +7,8 @@ from transformer_lens.model_bridge.supported_architectures.llava import LlavaArc
 from .base import conditional_generation_spec
 from .native_attention import keep_native_attention
 
+BRIDGED_VISION_TOWERS = ("clip_vision_model", "siglip_vision_model", "siglip")
+
 
 class FacLlavaAdapter(LlavaArchitectureAdapter):
     """The transformer-lens LLaVA adapter with HF-native text attention.
@@ -19,6 +21,11 @@ class FacLlavaAdapter(LlavaArchitectureAdapter):
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
+        vision_type = getattr(getattr(cfg, "vision_config", None), "model_type", "clip_vision_model")
+        if vision_type not in BRIDGED_VISION_TOWERS:
+            # transformer-lens bridges CLIP and SigLIP towers only; another tower (fac-smol's
+            # DINOv2) stays a plain HF module inside the bridged model.
+            self.component_mapping.pop("vision_encoder")
         keep_native_attention(self)
 
 

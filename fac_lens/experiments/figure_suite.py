@@ -39,13 +39,18 @@ def _single(draw, path: Path, written: list[Path], size=(6, 4.5)) -> None:
     _save(fig, path, written)
 
 
-def case_arrays(exp: Experiment, config: FacConfig) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Contribution maps before/after of the first sample vanilla got wrong (stored and reused)."""
+def case_arrays(
+    exp: Experiment, config: FacConfig, run_ids: set[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Contribution maps before/after of the first sample vanilla got wrong (stored and reused);
+    ``run_ids`` restricts the vanilla run looked up to this sweep's runs."""
     from ..case_study import case_study
     from .methods import Method
 
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
     name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}"
+    if exp.weights:
+        name += f":{exp.weights}"
     known = {a["name"] for a in exp.store.arrays(kind="contribution")}
     if f"{name}:before" in known and f"{name}:after" in known:
         before, meta = exp.store.get_array(f"{name}:before")
@@ -53,6 +58,8 @@ def case_arrays(exp: Experiment, config: FacConfig) -> tuple[np.ndarray, np.ndar
         return before, after, meta
     vanilla = exp.store.summaries(model=exp.model_name, dataset=exp.dataset_name)
     vanilla = vanilla[vanilla["name"] == "vanilla"]
+    if run_ids is not None:
+        vanilla = vanilla[vanilla["run_id"].isin(run_ids)]
     if vanilla.empty:
         raise FacLensError("no vanilla run stored for this model and dataset: run `fac-lens sweep` first")
     records = exp.store.records(vanilla.iloc[0]["run_id"])
@@ -130,7 +137,7 @@ def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, li
         out / f"head_classes_{tag}.png",
         written,
     )
-    before, after, meta = case_arrays(exp, base)
+    before, after, meta = case_arrays(exp, base, {i for ids in members.values() for i in ids})
     title = f"{meta['sample_id']}: contribution to {meta['target']!r}"
     _save(
         figures.contribution_before_after(before, after, title=title),

@@ -20,6 +20,7 @@ from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
 from .distributed import Shard
+from .fingerprint import model_fingerprint
 from .methods import Method, calibrated_config
 from .store import ResultStore
 from .sweeps import GRIDS, Setting, grid, reference_ratios, run_sweep
@@ -28,6 +29,7 @@ SYNTHETIC_TEST = Path("data/synthetic/test/test.jsonl")
 DEFAULT_MODEL = Path("data/models/fac-tiny")
 DATASETS = (
     "synthetic",
+    "synthetic-pope",
     "mathvista-mini",
     "mathvision-mini",
     "hallusionbench",
@@ -39,13 +41,18 @@ DATASETS = (
 
 def load_samples(dataset: str, root: str | Path | None = None, limit: int | None = None) -> list[Sample]:
     """Samples of ``dataset``: ``"synthetic"`` (the committed test split, or a split file at
-    ``root``) or one of the paper's benchmarks from local files at ``root``."""
+    ``root``), ``"synthetic-pope"`` (six POPE-style yes/no probes per test scene, ``limit``
+    counting scenes) or one of the paper's benchmarks from local files at ``root``."""
     from ..data.loaders import LoadReport, load_benchmark
     from ..data.synthetic import load_split
 
     if limit is not None and limit < 1:
         raise FacLensError(f"--limit {limit}: give a positive number of samples (or leave it out for all)")
     key = dataset.lower()
+    if key == "synthetic-pope":  # yes/no probes (random, popular, adversarial) on the test scenes
+        from ..data.pope import pope_samples
+
+        return pope_samples(load_samples("synthetic", root, limit))
     if key == "synthetic":
         path = Path(root) if root else SYNTHETIC_TEST
         if path.is_dir():
@@ -87,6 +94,7 @@ class Experiment:
     shard: Shard = field(default_factory=Shard)
     progress: bool = True
     preset: str | None = None
+    weights: str | None = None  # fingerprint of the model's files (None for a hub id)
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -116,6 +124,7 @@ class Experiment:
             f"{dataset.lower()}{suffix}",
             ResultStore(store),
             shard=shard,
+            weights=model_fingerprint(model),
             **options,
         )
 
@@ -130,6 +139,7 @@ class Experiment:
                 self.dataset_name,
                 n=n,
                 progress=self.progress,
+                weights=self.weights,
             )
         return self._ratios
 
@@ -165,6 +175,7 @@ class Experiment:
             world=self.shard.world,
             progress=self.progress,
             barrier=self.shard.barrier,
+            weights=self.weights,
         )
 
     def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:

@@ -145,12 +145,16 @@ def reference_ratios(
     n: int = 32,
     query: str = "all",
     progress: bool = True,
+    weights: str | None = None,
 ) -> HeadRatios:
     """The ratio map static methods and threshold grids are calibrated on: S_v of the first ``n``
-    samples. Stored as an array (kind ``"ratios_per_sample"``) and reused when already there."""
+    samples. Stored as an array (kind ``"ratios_per_sample"``) and reused when already there
+    (``weights``: the model's fingerprint, so a retrained model records its own)."""
     if not samples:
         raise FacLensError("no samples to record a ratio map on: check the dataset and --limit")
     name = f"ratios:{model_name}:{dataset_name}:{query}:{min(n, len(samples))}"
+    if weights:
+        name += f":{weights}"
     if store is not None and any(a["name"] == name for a in store.arrays(kind="ratios_per_sample")):
         value, meta = store.get_array(name)
         return HeadRatios(torch.from_numpy(np.asarray(value)), meta.get("query", query))
@@ -200,12 +204,15 @@ def run_sweep(
     world: int = 1,
     progress: bool = True,
     barrier: Any = None,
+    weights: str | None = None,
 ) -> list[str]:
     """Run ``settings`` on ``samples`` into ``store``, skipping what is stored; returns run ids.
 
     Args:
         rank, world: this process takes units ``rank, rank + world, ...`` (data parallelism).
         barrier: called after this rank's units, before summaries are written (distributed runs).
+        weights: the model's fingerprint (:func:`.fingerprint.model_fingerprint`); part of every
+            run id, so results of other weights under the same model name are never reused.
     """
     if not settings:
         raise FacLensError("the sweep has no settings: give at least one value on every grid axis")
@@ -216,6 +223,8 @@ def run_sweep(
         if setting.method.mode == "static" and ratios is None:
             raise FacLensError("static settings need a ratio map: pass ratios=reference_ratios(...)")
     generation = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
+    if weights:
+        generation["model_weights"] = weights
     version = code_version()
     run_ids = [
         store.ensure_run(
