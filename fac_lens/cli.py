@@ -194,6 +194,11 @@ def _print(args: argparse.Namespace, result: Any, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
+def _num(value: Any) -> str:
+    """A metric for the terminal: 3 decimals, or n/a (F1 is undefined without yes/no questions)."""
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
 def _eval(args: argparse.Namespace) -> dict:
     from .experiments.methods import Method
 
@@ -211,7 +216,7 @@ def _eval(args: argparse.Namespace) -> dict:
     summary = exp.evaluate(method)
     lines = [
         f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
-        f"accuracy {summary['accuracy']:.3f}  F1 {summary['f1']:.3f}  weighted F1 {summary['weighted_f1']:.3f}",
+        f"accuracy {_num(summary['accuracy'])}  F1 {_num(summary['f1'])}  weighted F1 {_num(summary['weighted_f1'])}",
         *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),
         f"{summary['seconds_per_batch']:.2f} s per batch; stored in {exp.store.path}",
     ]

@@ -240,3 +240,11 @@ def test_figures_with_the_default_grids(tmp_path, capsys):
     ]
     assert main(args) == 0
     _check_figures(out, json.loads(capsys.readouterr().out)["written"])
+
+
+def test_eval_without_yes_no_questions_prints_f1_as_n_a(tmp_path, capsys):
+    # the first two test samples are an attribute and a count question: binary F1 is undefined
+    store = tmp_path / "s.sqlite"
+    assert main(["eval", "--method", "vanilla", "--limit", "2", "--store", str(store), *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "F1 n/a" in out and "accuracy " in out

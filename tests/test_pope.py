@@ -69,3 +69,31 @@ def test_samples_without_scenes_are_refused() -> None:
     base = list(samples("validation", 2))
     with pytest.raises(FacLensError, match="unknown POPE variant"):
         pope_samples(base, variants=("frequent",))
+
+
+def test_pope_breakdown_by_hand() -> None:
+    from fac_lens.smol.study import pope_breakdown
+
+    def record(variant: str, answer: str, predicted: str | None) -> dict:
+        return {
+            "sample_id": f"test-000001-pope-{variant}-{answer}",
+            "answer": answer,
+            "predicted": predicted,
+            "correct": predicted == answer,
+        }
+
+    records = [
+        record("random", "yes", "yes"),
+        record("random", "no", "no"),
+        record("adversarial", "yes", "yes"),
+        record("adversarial", "no", "yes"),  # a hallucinated object
+        record("adversarial", "yes", None),  # no answer: counts as a miss and as not "yes"
+        record("adversarial", "no", "no"),
+    ]
+    out = pope_breakdown(records)
+    assert set(out) == {"random", "adversarial"}
+    assert out["random"] == {"n": 2, "accuracy": 1.0, "f1": 1.0, "yes_ratio": 0.5}
+    adversarial = out["adversarial"]
+    # yes positive: tp 1 (first), fp 1 (the hallucination), fn 1 (no answer) -> P = R = 1/2, F1 = 1/2
+    assert adversarial["n"] == 4 and adversarial["accuracy"] == 0.5
+    assert adversarial["f1"] == pytest.approx(0.5) and adversarial["yes_ratio"] == 0.5

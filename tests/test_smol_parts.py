@@ -153,3 +153,59 @@ def test_projector_training_smoke_and_fl_load_of_the_result(parts, tmp_path) -> 
         )
     log = (out / "training_log.csv").read_text().splitlines()
     assert log[0] == "step,loss,smoothed_loss,lr,seconds" and len(log) == 3
+
+
+FAC_SMOL = "data/models/fac-smol"
+
+
+@pytest.fixture(scope="module")
+def fac_smol(parts):
+    from pathlib import Path
+
+    if not Path(FAC_SMOL, "projector.safetensors").exists():
+        pytest.skip("fac-smol's projector is not trained (make train-smol)")
+    return fl.load(FAC_SMOL)
+
+
+def test_the_explorer_runs_on_fac_smol(fac_smol) -> None:
+    pytest.importorskip("ipywidgets")
+    from fac_lens.data.synthetic import load_split
+
+    samples = list(load_split("data/synthetic/test/test.jsonl"))[:3]
+    panel = fl.explorer(fac_smol, samples, max_new_tokens=16, progress=False)
+    visual = fl.attention_ratios(
+        fac_smol, [fac_smol.prepare(s.image, s.question) for s in samples], progress=False
+    ).visual
+    assert tuple(visual.shape) == (30, 9)
+    panel.sliders["tau_perc"].value = 0.0  # every head of the perception band
+    config = panel.config()
+    assert f"perception: {9 * (config.l_perc + 1)} heads" in panel.counts.value
+    reasoning = int((visual[config.l_reas :] <= config.tau_reas).sum())  # eq. 5 by hand
+    assert f"reasoning: {reasoning} heads" in panel.counts.value
+    panel.run()
+    assert panel.last_comparison is not None and panel.message.value == ""
+
+
+def test_fac_lens_eval_runs_on_fac_smol(fac_smol, tmp_path, capsys) -> None:
+    import json
+
+    from fac_lens.cli import main
+
+    store = tmp_path / "smol.sqlite"
+    args = [
+        "--model",
+        FAC_SMOL,
+        "--limit",
+        "2",
+        "--store",
+        str(store),
+        "--max-new-tokens",
+        "24",
+        "--no-progress",
+    ]
+    assert main(["eval", "--method", "dynamic", "--json", *args]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 2 and 0.0 <= summary["accuracy"] <= 1.0
+    assert main(["eval", "--method", "vanilla", "--dataset", "synthetic-pope", "--json", *args]) == 0
+    pope = json.loads(capsys.readouterr().out)
+    assert pope["n"] == 2 * 6 and not np.isnan(pope["f1"])  # 6 yes/no probes per scene

