@@ -110,6 +110,9 @@ def test_assembled_fac_smol_records_ratios_like_plain_hf(parts) -> None:
     from fac_lens.smol.assemble import assemble
 
     hf, processor = assemble(parts)  # random projector: the start of training
+    embeddings = hf.get_input_embeddings().weight  # the added <image> row: the mean, the same every load
+    torch.testing.assert_close(embeddings[-1], embeddings[:-1].mean(0))
+    assert hf.lm_head.weight.data_ptr() == embeddings.data_ptr()  # still tied
     assert hf.config.text_config.num_hidden_layers * hf.config.text_config.num_attention_heads == 270
     reference = copy.deepcopy(hf)
     reference.config.text_config._attn_implementation = "eager"

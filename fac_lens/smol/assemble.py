@@ -107,13 +107,26 @@ def assemble(cache: str | Path | None = None, layout: dict = LAYOUT, projector: 
     model.model.vision_tower.load_state_dict(vision.state_dict())
     model.model.language_model.load_state_dict(language.model.state_dict())
     model.lm_head.load_state_dict(language.lm_head.state_dict())
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=True)  # the new <image> row
+    _add_image_token_row(model, len(tokenizer))
     if projector is not None:
         model.model.multi_modal_projector.load_state_dict(projector)
     for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(model.generation_config, key, getattr(language.generation_config, key, None))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.eval(), processor
+
+
+def _add_image_token_row(model, vocab: int) -> None:
+    """Grow the (tied) embeddings by the ``<image>`` row, set to the mean of the others.
+
+    Deterministic, unlike transformers' random mean-resizing. The row is never an input (image
+    positions get projected features); as an output row its logit is the mean token's.
+    """
+    old = model.get_input_embeddings().weight.shape[0]
+    model.resize_token_embeddings(vocab, mean_resizing=False)
+    with torch.no_grad():
+        weight = model.get_input_embeddings().weight
+        weight[old:] = weight[:old].mean(0)
 
 
 def load_fac_smol(folder: str | Path, cache: str | Path | None = None) -> tuple[Any, Any]:
