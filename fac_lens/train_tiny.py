@@ -107,6 +107,38 @@ def collate(processor: QwenVLProcessor, batch: list) -> dict[str, torch.Tensor]:
     }
 
 
+class LossLog:
+    """The loss curve of a training run: ``step, loss, smoothed_loss, lr, seconds`` rows in a CSV
+    file, every ``every`` steps and at the last one; the smoothed loss is an exponential average."""
+
+    def __init__(self, path: Path, steps: int, every: int, decay: float) -> None:
+        self.path, self.steps, self.every, self.decay = path, steps, every, decay
+        self.smoothed: float | None = None
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> LossLog:
+        self._file = self.path.open("w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(["step", "loss", "smoothed_loss", "lr", "seconds"])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def add(self, step: int, loss: float, lr: float) -> float:
+        """Record one step's loss; returns the smoothed loss."""
+        self.smoothed = loss if self.smoothed is None else self.decay * self.smoothed + (1 - self.decay) * loss
+        if step % self.every == 0 or step == self.steps - 1:
+            row = [step, f"{loss:.5f}", f"{self.smoothed:.5f}", f"{lr:.6f}", f"{self.seconds:.1f}"]
+            self._writer.writerow(row)
+            self._file.flush()
+        return self.smoothed
+
+
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -152,9 +184,7 @@ def train(
     log_path = out / "training_log.csv"
     smoothed = None
     start = time.perf_counter()
-    with log_path.open("w", newline="") as log_file:
-        log = csv.writer(log_file)
-        log.writerow(["step", "loss", "smoothed_loss", "lr", "seconds"])
+    with LossLog(log_path, steps, log_every, decay=0.98) as log:
         for step in tqdm(range(steps), desc="train fac-tiny"):
             batch = [make_sample("train", first_sample + step * batch_size + i) for i in range(batch_size)]
             inputs = collate(processor, batch)
@@ -165,19 +195,7 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            value = loss.item()
-            smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
-            if step % log_every == 0 or step == steps - 1:
-                log.writerow(
-                    [
-                        step,
-                        f"{value:.5f}",
-                        f"{smoothed:.5f}",
-                        f"{optimizer.param_groups[1]['lr']:.6f}",
-                        f"{time.perf_counter() - start:.1f}",
-                    ]
-                )
-                log_file.flush()
+            smoothed = log.add(step, loss.item(), optimizer.param_groups[1]["lr"])
             if save_every and step and step % save_every == 0:
                 save(model, processor, out)
     save(model, processor, out)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import math
@@ -137,6 +138,30 @@ def _env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
+
+
+@contextlib.contextmanager
+def _ready_workers(commands: list[list[str]]):
+    """Start one Python worker per command, wait until each prints "ready"; kill leftovers."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for command in commands
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _sha(path: Path) -> str:
@@ -475,27 +500,9 @@ def test_a_killed_writer_leaves_whole_batches_and_resumes(tmp_path: Path, script
 def test_two_processes_write_one_store(tmp_path: Path, script: Path) -> None:
     path = tmp_path / "shared" / "store.sqlite"  # created by the workers, concurrently
     go = tmp_path / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), "worker", str(path), prefix, str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(),
-        )
-        for prefix in ("a", "b")
-    ]
-    try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            assert line.strip() == "ready", proc.stderr.read()
+    with _ready_workers([[str(script), "worker", str(path), p, str(go)] for p in ("a", "b")]) as procs:
         go.touch()  # both start writing at once
         outputs = [proc.communicate(timeout=120) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outputs]
     inserted = [int(out.split()[-1]) for out, _ in outputs]
     assert sum(inserted) == 220  # the 20 shared records were inserted once, by one of them
@@ -519,28 +526,12 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path: Path, sc
     # Two connections switching a new file to WAL at the same moment get "database is locked"
     # at once (SQLite skips the busy handler there); opening must wait and retry, not fail.
     count = 40
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), "open", str(tmp_path / "store"), str(tmp_path / "go"), str(count)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(),
-        )
-        for _ in range(3)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    command = [str(script), "open", str(tmp_path / "store"), str(tmp_path / "go"), str(count)]
+    with _ready_workers([command] * 3) as procs:
         for i in range(count):
             (tmp_path / f"go{i}").touch()
             time.sleep(0.05)
         outputs = [proc.communicate(timeout=120) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
     for i in range(count):
         with ResultStore(tmp_path / f"store{i}.sqlite") as store:

@@ -14,7 +14,6 @@ train-split samples, so a run is reproducible from its seed; the loss curve goes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.synthetic import make_sample
-from ..train_tiny import learning_rate
+from ..train_tiny import LossLog, learning_rate
 from .assemble import LAYOUT, MARKER, PROJECTOR_FILE, assemble
 
 TARGETS = ("trace", "answer")
@@ -79,9 +78,7 @@ def train(
     optimizer = torch.optim.AdamW(projector.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
     out.mkdir(parents=True, exist_ok=True)
     smoothed, start = None, time.perf_counter()
-    with (out / "training_log.csv").open("w", newline="") as log_file:
-        log = csv.writer(log_file)
-        log.writerow(["step", "loss", "smoothed_loss", "lr", "seconds"])
+    with LossLog(out / "training_log.csv", steps, log_every, decay=0.95) as log:
         for step in tqdm(range(steps), desc="train fac-smol projector"):
             batch = [make_sample("train", step * batch_size + i) for i in range(batch_size)]
             inputs = collate(processor, batch, target)
@@ -92,19 +89,7 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(projector.parameters(), 1.0)
             optimizer.step()
-            value = loss.item()
-            smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
-            if step % log_every == 0 or step == steps - 1:
-                log.writerow(
-                    [
-                        step,
-                        f"{value:.5f}",
-                        f"{smoothed:.5f}",
-                        f"{group['lr']:.6f}",
-                        f"{time.perf_counter() - start:.1f}",
-                    ]
-                )
-                log_file.flush()
+            smoothed = log.add(step, loss.item(), group["lr"])
     save(
         model,
         out,
