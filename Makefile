@@ -1,20 +1,50 @@
 # fac_lens: set-up, demo, tests, benchmarks. Everything installs into .venv from the package
-# registries; torch comes from the CPU wheel (torch==2.13.0) so no CUDA packages are pulled.
+# registries, at the exact versions of requirements/lock.txt; torch comes from the CPU wheel
+# (torch==2.13.0) so no CUDA packages are pulled.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+LOCK := requirements/lock.txt
+LATEST_VENV := .venv-latest
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-browser demo lab figures test test-slow lint bench train-tiny card-tiny smol train-smol study-smol matrix clean
+.PHONY: setup setup-browser demo lab figures test test-slow test-latest lock check-releases lint bench \
+	train-tiny card-tiny smol train-smol study-smol matrix clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The locked set: every package (direct and transitive) at the version the whole suite passed on.
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -r $(LOCK)
+	$(PIP) install -q --no-deps -e .
+	$(PIP) check
 	touch $@
+
+# The newest versions pyproject.toml allows, in a throw-away venv (no lock): the early warning.
+$(LATEST_VENV)/.installed: pyproject.toml
+	rm -rf $(LATEST_VENV)
+	python3 -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install -q torch==2.13.0
+	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	touch $@
+
+test-latest:  ## the fast suite on the newest allowed versions (fresh throw-away venv .venv-latest)
+	rm -rf $(LATEST_VENV)
+	$(MAKE) $(LATEST_VENV)/.installed
+	$(LATEST_VENV)/bin/python tools/installed_versions.py
+	FAC_LENS_UNLOCKED=1 $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+lock:  ## re-resolve the newest allowed versions and write them to requirements/lock.txt (then: make test)
+	rm -rf $(LATEST_VENV)
+	$(MAKE) $(LATEST_VENV)/.installed
+	$(LATEST_VENV)/bin/python tools/write_lock.py $(LOCK)
+
+check-releases: setup  ## newest releases of transformers / transformer-lens vs the lock and the allowed range
+	$(PY) tools/check_releases.py
 
 setup-browser: setup  ## Debian's chromium for tests/test_browser.py (no Playwright browser download)
 	bash tools/install_chromium.sh
@@ -29,8 +59,10 @@ figures: setup  ## regenerate the paper's figures and tables on fac-tiny into fi
 	$(PY) -m fac_lens.cli figures --limit 128 --out figures
 
 test: setup
+	$(PY) tools/installed_versions.py
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check fac_lens tests bench tools notebooks
+	$(PY) tools/check_releases.py
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
@@ -65,4 +97,4 @@ bench: setup
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LATEST_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -147,6 +147,7 @@ class Explorer:
             options=list(STRATEGY_CHOICES), description="strategy", style=style, layout=layout
         )
         self.mode = w.ToggleButtons(options=["dynamic", "static"], description="mode", style=style)
+        self.mode.add_class("fac-mode")
         self.sample = w.Dropdown(
             options=[MEAN, *(item.label for item in self.items)],
             description="sample",

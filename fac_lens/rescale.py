@@ -13,6 +13,7 @@ from .config import FacConfig
 from .errors import FacLensError
 from .gains import Gains, strategy_gains
 from .head_hooks import head_scaling
+from .image_keys import ImageKeyTracker
 from .lens_model import LensModel
 from .queries import query_mask
 from .selection import HeadSelection, classify, identify_heads
@@ -97,29 +98,24 @@ class _DynamicState:
         self.model = model
         self.config = config
         self.handle = handle
-        self.key_is_image: torch.Tensor | None = None  # [B, K] float
+        self.image_keys = ImageKeyTracker(model.image_token_id)
         self.query_rows: torch.Tensor | None = None  # [B, Q] float weights, None for "token"
         self.pending: dict[int, torch.Tensor] = {}
         self.current: torch.Tensor | None = None
 
     def start_pass(self, module, args, kwargs) -> None:
-        """Forward pre-hook on the multimodal core: read ``input_ids`` of this pass."""
+        """Forward pre-hook on the multimodal core: read ``input_ids`` of this pass.
+
+        How many keys are cached is not read here (transformers renamed the cache keyword in
+        5.24): each layer's attention derives it from the keys it receives (``ImageKeyTracker``).
+        """
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None:
             raise FacLensError(
                 "dynamic rescaling reads image positions from input_ids; this forward passed "
                 "inputs_embeds only"
             )
-        cache = kwargs.get("past_key_values")
-        past = int(cache.get_seq_length()) if cache is not None else 0
-        new_image = (ids == self.model.image_token_id).float()
-        if past > 0 and kwargs.get("pixel_values") is None:
-            # decoding: a generated token that happens to be the image id carries no image
-            new_image = torch.zeros_like(new_image)
-        if past == 0 or self.key_is_image is None:
-            self.key_is_image = new_image
-        else:
-            self.key_is_image = torch.cat([self.key_is_image[:, :past], new_image], dim=1)
+        self.image_keys.start_pass(ids, has_pixels=kwargs.get("pixel_values") is not None)
         n_query = ids.shape[1]
         mask = kwargs.get("attention_mask")
         mask = mask[:, -n_query:] if mask is not None and mask.dim() == 2 else None
@@ -137,16 +133,8 @@ class _DynamicState:
         in_band = torch.tensor(layer <= config.l_perc or layer >= config.l_reas)
 
         def probe(module, query, key, attention_mask, scaling) -> None:
-            tracked = None if self.key_is_image is None else self.key_is_image.shape[1]
-            sliding = getattr(module, "sliding_window", None) is not None
-            if tracked is None or tracked < key.shape[2] or (tracked != key.shape[2] and not sliding):
-                raise RuntimeError(
-                    "dynamic rescaling lost track of image positions (keys "
-                    f"{key.shape[2]}, tracked {tracked}); "
-                    "run forwards of the multimodal model itself (model.hf or model.hf.model)"
-                )
-            # A sliding-window layer (Gemma 3) gets only the most recent keys from the cache.
-            key_is_image = self.key_is_image[:, self.key_is_image.shape[1] - key.shape[2] :]
+            window = getattr(module, "sliding_window", None)  # Gemma 3: only the latest keys
+            key_is_image = self.image_keys.keys(layer, key.shape[2], query.shape[2], window)  # [B, K]
             if self.query_rows is None:  # "token": each position decides for itself
                 visual = torch.nan_to_num(
                     visual_mass(module, query, key, attention_mask, scaling, key_is_image)

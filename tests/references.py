@@ -6,6 +6,7 @@ Nothing here imports fac_lens. Each function takes an untouched HF model (``refe
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 
 import torch
@@ -206,6 +207,19 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
             mod.eager_attention_forward = original
 
 
+def kv_cache(output):
+    """The KV cache an HF output carries (``past_key_values`` before transformers 5.24, ``cache`` since)."""
+    from transformers.cache_utils import Cache
+
+    (cache,) = [value for value in output.values() if isinstance(value, Cache)]
+    return cache
+
+
+def cache_keyword(reference) -> str:
+    """The forward keyword that takes the KV cache: ``cache`` since transformers 5.24."""
+    return "cache" if "cache" in inspect.signature(reference.forward).parameters else "past_key_values"
+
+
 def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
     """Step-by-step greedy decoding with the KV cache, positions written by hand. [1, steps]."""
     inputs = with_mm_types(reference, inputs)
@@ -214,7 +228,7 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
     tokens = []
     with torch.no_grad():
         out = reference(**inputs, use_cache=True)
-        cache = out.past_key_values
+        cache = kv_cache(out)
         length = inputs["input_ids"].shape[1]
         deltas = reference.model.rope_deltas if is_qwen else None
         for _ in range(steps):
@@ -222,7 +236,7 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
             tokens.append(token)
             kwargs = dict(
                 input_ids=token,
-                past_key_values=cache,
+                **{cache_keyword(reference): cache},
                 use_cache=True,
                 attention_mask=torch.ones(token.shape[0], length + 1, dtype=torch.long),
             )
@@ -231,7 +245,7 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
             else:
                 kwargs["position_ids"] = torch.full((token.shape[0], 1), length)
             out = reference(**kwargs)
-            cache = out.past_key_values
+            cache = kv_cache(out)
             length += 1
     reset(reference)
     return torch.cat(tokens, dim=1)

@@ -3,7 +3,8 @@
 JupyterLab runs as a subprocess on 127.0.0.1 with throw-away config/data/runtime dirs; Debian's headless
 chromium (no Playwright browser download: ``tools/install_chromium.sh``) opens a copy of
 ``notebooks/01_explore_heads.ipynb``, runs all cells, moves the ``fac-tau-perc`` slider with the keyboard
-and checks that the head counts shown in the ``fac-counts`` widget change. Screenshots go to
+and checks that the head counts shown in the ``fac-counts`` widget change, then presses "run model" in the
+default (dynamic) mode and checks that both traces and the contribution maps appear. Screenshots go to
 ``tests/artifacts/``.
 
 The notebook in the repo is never opened by the server (JupyterLab autosaves): the server's root_dir is a
@@ -43,6 +44,7 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT = 90  # s until /api/status answers
 RUN_ALL_TIMEOUT = 240  # s for all cells to finish (the real notebook loads a model)
 COUNTS_CHANGE_TIMEOUT = 60  # s for the kernel to recompute the counts after a slider move
+RUN_MODEL_TIMEOUT = 120  # s for "run model" (two generations and two contribution maps on fac-tiny)
 COUNTS_RE = re.compile(r"perception:\s*(\d+)\s*heads?.*?reasoning:\s*(\d+)\s*heads?", re.S)
 
 # JupyterLab front-end settings for the throw-away user-settings dir: render every cell (no windowing,
@@ -386,4 +388,38 @@ def test_explorer_notebook_in_browser(page, lab_server):
     assert (p0, r0) != (p1, r1), f"{before!r} -> {after!r}"
     late = [e for e in _notebook_state(page)["errors"] if _is_traceback(e)]
     assert not late, "the slider callback raised:\n" + "\n---\n".join(late)
+
+    # press "run model" in the default mode (dynamic): both traces and the contribution maps appear
+    selected_mode = page.locator(".jp-Notebook .fac-mode .mod-active").first.inner_text().strip()
+    assert selected_mode == "dynamic", f"the explorer's default mode is {selected_mode!r}, expected dynamic"
+    assert page.locator(".jp-Notebook .fac-trace").count() == 0, "traces shown before any run"
+    run = page.locator(".jp-Notebook .fac-run").first
+    run.scroll_into_view_if_needed()
+    run.click()
+    traces = _wait_traces(page, RUN_MODEL_TIMEOUT)
+    _wait_kernel_idle(page, 30)
+    page.locator(".jp-Notebook .fac-traces").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser_explorer_after_run.png"))
+    message = page.locator(".jp-Notebook .fac-message").first.inner_text().strip()
+    assert traces is not None, f"no traces after pressing run model; message: {message!r}"
+    assert "failed" not in message, f"the run button reported: {message!r}"
+    vanilla, rescaled = traces
+    assert vanilla and rescaled, f"empty trace: vanilla {vanilla!r}, rescaled {rescaled!r}"
+    assert "<think>" in vanilla, f"the vanilla trace is not a fac-tiny reasoning trace: {vanilla!r}"
+    plot = page.locator(".jp-Notebook .fac-traces ~ * img, .jp-Notebook .jp-OutputArea-output img")
+    assert plot.count() >= 1, "no contribution-map figure after the run"
+    assert run.is_enabled(), "the run button stayed disabled after the run"
     assert NOTEBOOK.read_bytes() == original, "the notebook in the repo was modified"
+
+
+def _wait_traces(page, timeout_s: float) -> tuple[str, str] | None:
+    """The vanilla and rescaled trace texts once the run button's output appeared."""
+    deadline = time.monotonic() + timeout_s
+    cells = page.locator(".jp-Notebook .fac-traces .fac-trace")
+    while time.monotonic() < deadline:
+        if cells.count() == 2:
+            return cells.nth(0).inner_text().strip(), cells.nth(1).inner_text().strip()
+        if "failed" in page.locator(".jp-Notebook .fac-message").first.inner_text():
+            return None
+        page.wait_for_timeout(250)
+    return None

@@ -107,7 +107,8 @@ def test_nested_contexts_compose(pair, batch):
     with fl.rescale(model, fl.Gains(a)), fl.rescale(model, fl.Gains(b)):
         both = logits(model, batch)
     fold_by_hand(reference, a * b)
-    torch.testing.assert_close(both, ref_logits(reference, batch), atol=1e-5, rtol=0)
+    # (z * a) * b vs z * (a * b): float32 reassociation moves logits of magnitude ~1.5 by ~1e-5
+    torch.testing.assert_close(both, ref_logits(reference, batch), atol=1e-5, rtol=1e-5)
     assert no_leftovers(model)
 
 
