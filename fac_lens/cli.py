@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any
 
+from .data.datasets import DATASETS
 from .errors import FacLensError
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
@@ -38,13 +39,15 @@ def _ints(text: str) -> list[int]:
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model, data and store")
     group.add_argument(
-        "--model", default="data/models/fac-tiny", help="model directory or hub id (default: fac-tiny)"
+        "--model",
+        default="fac-tiny",
+        help="model directory, hub id in the local HF cache, or an embedded model: fac-tiny (default), fac-smol",
     )
     group.add_argument(
         "--dataset",
         default="synthetic",
-        help="synthetic (the committed test split), mathvista-mini, mathvision-mini, hallusionbench, clevr, "
-        "mmstar or seed-bench (default: synthetic)",
+        help=f"one of {', '.join(DATASETS)}; synthetic is the committed test split, the paper's "
+        "benchmarks are read from local files (default: synthetic)",
     )
     group.add_argument("--data-root", help="folder of a benchmark's local files (see fac_lens.data.loaders)")
     group.add_argument("--limit", type=int, help="use only the first N samples (default: all)")
@@ -315,7 +318,7 @@ def _ratios(args: argparse.Namespace) -> dict:
 
 
 def _smol(args: argparse.Namespace) -> dict:
-    from .smol.build import build, read_manifest
+    from .embedded.smol.build import build, read_manifest
 
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     cache = build(args.cache, install=not args.no_install, log=log)

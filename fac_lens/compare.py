@@ -104,7 +104,7 @@ def compare(
         raise FacLensError("compare needs fac=: a FacConfig (dynamic) or Gains (static) to compare against")
     answer = None
     if hasattr(sample_or_image, "question") and hasattr(sample_or_image, "image"):
-        image, question, answer = sample_or_image.image, sample_or_image.question, sample_or_image.answer
+        image, question, answer = sample_or_image.image, sample_or_image.prompt(), sample_or_image.answer
     else:
         image = sample_or_image
     if image is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .calibration import calibrated_config
 from .config import FacConfig
 from .errors import FacLensError
 from .lens_model import LensModel
@@ -58,9 +59,9 @@ def _items(model: LensModel, data: Any) -> list[ExplorerItem]:
     for index, s in enumerate(samples):
         label = f"{getattr(s, 'id', index)}: {s.question[:60]}"
         if s.image is None:
-            items.append(ExplorerItem(label, None, None, s.question, s.answer, "this sample has no image"))
+            items.append(ExplorerItem(label, None, None, s.prompt(), s.answer, "this sample has no image"))
             continue
-        items.append(ExplorerItem(label, model.prepare(s.image, s.question), s.image, s.question, s.answer))
+        items.append(ExplorerItem(label, model.prepare(s.image, s.prompt()), s.image, s.prompt(), s.answer))
     return items
 
 
@@ -302,8 +303,6 @@ def display_figure(fig: Any) -> None:
 
 
 def _default_config(ratios: HeadRatios) -> FacConfig:
-    from .experiments.methods import calibrated_config
-
     return calibrated_config(ratios)
 
 

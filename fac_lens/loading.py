@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from .architectures import spec_for
 from .attention_probe import ATTENTION_NAME, ensure_registered
 from .errors import FacLensError
 from .lens_model import LensModel
+from .model_sources import folder_kind, resolve
 
 
 def load(
@@ -28,7 +30,8 @@ def load(
     in the local HF cache.
 
     Args:
-        source: a local checkpoint directory, a hub id already in the local cache, or a
+        source: a local checkpoint directory, a hub id already in the local cache, an embedded
+            model's name (``"fac-tiny"``, ``"fac-smol"``: :mod:`fac_lens.model_sources`), or a
             ``PreTrainedModel`` (wrapped in place; no tokenizer or processor needed).
         device: where the model runs; None leaves a given model where it is.
         dtype: e.g. ``torch.bfloat16`` or ``"bfloat16"``; None keeps the checkpoint's dtype.
@@ -51,7 +54,7 @@ def load(
         if device is not None or dtype is not None:
             hf.to(device=device, dtype=dtype)
     else:
-        hf, loaded_processor = _from_files(str(source), device, dtype, cache_dir)
+        hf, loaded_processor = _from_files(resolve(str(source)), device, dtype, cache_dir)
         processor = processor if processor is not None else loaded_processor
     return _wrap(hf, processor)
 
@@ -77,10 +80,9 @@ def _from_files(
     import transformers
     from transformers import AutoConfig
 
-    if os.path.isfile(os.path.join(source, "fac_smol.json")):  # cached parts + a trained projector
-        from .smol.assemble import load_fac_smol
-
-        hf, processor = load_fac_smol(source)
+    kind = folder_kind(source)
+    if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
+        hf, processor = kind.load(Path(source))
         return hf.to(device=device, dtype=dtype), processor
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)

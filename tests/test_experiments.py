@@ -7,11 +7,12 @@ import pytest
 import torch
 
 import fac_lens as fl
+from fac_lens.calibration import calibrated_config
 from fac_lens.data.sample import Sample
 from fac_lens.data.synthetic import load_split
 from fac_lens.errors import FacLensError
-from fac_lens.experiments.harness import evaluate_batches, prompt, score, summarize
-from fac_lens.experiments.methods import Method, calibrated_config
+from fac_lens.experiments.harness import evaluate_batches, score, summarize
+from fac_lens.experiments.methods import Method
 from fac_lens.experiments.store import ResultStore
 from fac_lens.experiments.sweeps import (
     Setting,
@@ -113,7 +114,7 @@ def test_summary_metrics_by_hand():
 
 def test_score_other_benchmarks_uses_answer_extraction():
     mc = Sample("q1", None, "which?", "B", "mc", choices=("cat", "dog"), source="MMStar")
-    assert "A. cat\nB. dog" in prompt(mc)
+    assert "A. cat\nB. dog" in mc.prompt()
     assert score(mc, "<think> it barks </think> The answer is (B)")[:2] == ("B", True)
     yn = Sample("q2", None, "is it?", "no", "hallucination", source="HallusionBench")
     assert score(yn, "No, it is not.")[:2] == ("no", True)

@@ -1,16 +1,16 @@
 """fac-tiny, the embedded default: loads like a real checkpoint, and its documented accuracy holds."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 import fac_lens as fl
 from fac_lens.data.synthetic import load_split
-from fac_lens.data.synthetic_eval import evaluate, summarize
-from fac_lens.tiny_card import SUBSET, TEST_SPLIT
+from fac_lens.embedded import paths
+from fac_lens.embedded.tiny_card import SUBSET, card_summary, evaluate
 
-MODEL = Path("data/models/fac-tiny")
+MODEL = paths.fac_tiny()
+TEST_SPLIT = paths.synthetic_test()
 pytestmark = pytest.mark.skipif(
     not (MODEL / "model.safetensors").exists(), reason="fac-tiny not trained: make train-tiny"
 )
@@ -44,7 +44,7 @@ def test_loads_through_the_real_checkpoint_path(fac_tiny):
 
 def test_documented_accuracy_holds_on_the_fixed_subset(fac_tiny, card):
     subset = list(load_split(TEST_SPLIT))[:SUBSET]
-    summary = summarize(evaluate(fac_tiny, subset, progress=False))
+    summary = card_summary(evaluate(fac_tiny, subset, progress=False))
     assert summary["accuracy"] == pytest.approx(card["subset"]["accuracy"], abs=2 / SUBSET)
     for kind, row in summary["per_kind"].items():
         assert row["accuracy"] == pytest.approx(

@@ -37,8 +37,8 @@ RUNNABLE = [
 
 
 def _require_smol() -> None:
+    from fac_lens.embedded.smol.build import cached_parts
     from fac_lens.errors import FacLensError
-    from fac_lens.smol.build import cached_parts
 
     try:
         cached_parts()
@@ -57,11 +57,11 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
         if cell.cell_type == "code":
             cell.source = cell.source.replace("'results/notebook.sqlite'", repr(str(tmp_path / "nb.sqlite")))
             cell.source = cell.source.replace("'figures/notebook'", repr(str(tmp_path / "figures")))
-    monkeypatch.setenv("FAC_LENS_ROOT", str(Path.cwd()))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # the kernel starts in an empty folder: embedded models and data are found from any directory
     client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
     errors = [

@@ -36,7 +36,7 @@ def test_trajectory_and_contribution_plots_return_their_axes():
 
 
 def test_demo_runs_on_fac_tiny_and_writes_its_figure(tmp_path):
-    from fac_lens.demo import main
+    from fac_lens.embedded.demo import main
 
     out = tmp_path / "demo.png"
     summary = main(["--out", str(out), "--samples", "16"])

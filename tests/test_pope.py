@@ -72,7 +72,7 @@ def test_samples_without_scenes_are_refused() -> None:
 
 
 def test_pope_breakdown_by_hand() -> None:
-    from fac_lens.smol.study import pope_breakdown
+    from fac_lens.embedded.smol.study import pope_breakdown
 
     def record(variant: str, answer: str, predicted: str | None) -> dict:
         return {

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import fac_lens as fl
+from fac_lens.embedded.smol import build as build_mod
+from fac_lens.embedded.smol import sources
+from fac_lens.embedded.smol.assemble import MARKER
+from fac_lens.embedded.smol.vision_onnx import dinov2_from_onnx
 from fac_lens.errors import FacLensError
-from fac_lens.smol import build as build_mod
-from fac_lens.smol import sources
-from fac_lens.smol.assemble import MARKER
-from fac_lens.smol.vision_onnx import dinov2_from_onnx
 
 onnx = pytest.importorskip("onnx", reason="the smol extra (pip install -e '.[smol]') is not installed")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the smol extra is not installed")
@@ -87,7 +87,7 @@ def test_onnx_backbone_rebuilds_to_the_exported_weights(tiny_onnx) -> None:
 
 @pytest.mark.parametrize("size", [56, 28, 42])  # the export's size, and interpolated position grids
 def test_onnx_backbone_matches_onnxruntime(tiny_onnx, size: int) -> None:
-    from fac_lens.smol.vision_onnx import onnxruntime_backbone
+    from fac_lens.embedded.smol.vision_onnx import onnxruntime_backbone
 
     path, _ = tiny_onnx
     rebuilt = dinov2_from_onnx(path)

@@ -15,9 +15,9 @@ import torch
 
 import fac_lens as fl
 from fac_lens.architectures.base import unwrap
+from fac_lens.embedded.smol import sources
+from fac_lens.embedded.smol.build import VISION_TOLERANCE, cached_parts, read_manifest, verify_vision
 from fac_lens.errors import FacLensError
-from fac_lens.smol import sources
-from fac_lens.smol.build import VISION_TOLERANCE, cached_parts, read_manifest, verify_vision
 from tests.references import reference_ratios
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def test_smollm2_answers_like_a_language_model(parts) -> None:
 def test_assembled_fac_smol_records_ratios_like_plain_hf(parts) -> None:
     from PIL import Image
 
-    from fac_lens.smol.assemble import assemble
+    from fac_lens.embedded.smol.assemble import assemble
 
     hf, processor = assemble(parts)  # random projector: the start of training
     embeddings = hf.get_input_embeddings().weight  # the added <image> row: the mean, the same every load
@@ -128,8 +128,8 @@ def test_assembled_fac_smol_records_ratios_like_plain_hf(parts) -> None:
 def test_projector_training_smoke_and_fl_load_of_the_result(parts, tmp_path) -> None:
     from safetensors.torch import load_file
 
-    from fac_lens.smol.assemble import PROJECTOR_FILE, assemble
-    from fac_lens.smol.train_projector import train
+    from fac_lens.embedded.smol.assemble import PROJECTOR_FILE, assemble
+    from fac_lens.embedded.smol.train_projector import train
 
     out = tmp_path / "fac-smol"
     loss = train(out, steps=2, batch_size=2, lr=1e-3, seed=0, target="answer", cache=parts)

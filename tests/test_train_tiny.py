@@ -7,7 +7,7 @@ import torch
 
 import fac_lens as fl
 from fac_lens.data.synthetic import make_sample
-from fac_lens.train_tiny import build_processor, collate, train
+from fac_lens.embedded.train_tiny import build_processor, collate, train
 
 
 def test_labels_cover_exactly_the_assistant_reply():

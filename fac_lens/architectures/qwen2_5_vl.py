@@ -38,7 +38,7 @@ def reset_rope_deltas(hf) -> None:
 
 
 def fallback_qwen_processor(path: str, cache_dir: str | None = None):
-    from ..processing import QwenVLProcessor
+    from .qwen_vl_processor import QwenVLProcessor
 
     return QwenVLProcessor.from_pretrained(path, cache_dir=cache_dir)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+OPTION_LETTERS = "ABCDEFGHIJ"
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -31,3 +33,11 @@ class Sample:
     choices: tuple[str, ...] = ()
     source: str = ""
     meta: dict = field(default_factory=dict, compare=False)
+
+    def prompt(self) -> str:
+        """The question as the model is asked it: the question, then lettered options if any.
+        Every caller that asks a model about a sample uses this (harness, explorer, case study)."""
+        if not self.choices:
+            return self.question
+        options = "\n".join(f"{OPTION_LETTERS[i]}. {c}" for i, c in enumerate(self.choices))
+        return f"{self.question}\n{options}\nAnswer with the option's letter."

@@ -236,6 +236,14 @@ def _stated_objects(trace: str, after: str) -> list[tuple[str, ...]] | None:
     return [] if listed == "none" else [tuple(item.split()) for item in listed.split(" , ")]
 
 
+def final_answer(trace: str) -> str | None:
+    """The word after ``</think>`` (the synthetic benchmark's answers are single words)."""
+    if "</think>" not in trace:
+        return None
+    words = trace.split("</think>", 1)[1].split()
+    return words[0] if words else None
+
+
 def diagnose(sample: Sample, generated: str, predicted: str | None) -> str:
     """Which step a wrong answer went wrong at: ``"correct"``, ``"perception"`` or ``"reasoning"``.
 

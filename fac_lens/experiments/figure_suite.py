@@ -65,7 +65,7 @@ def case_arrays(
     records = exp.store.records(vanilla.iloc[0]["run_id"])
     failing = [r["sample_id"] for r in records if not r["correct"]] or [records[0]["sample_id"]]
     sample = next(s for s in exp.samples if s.id == failing[0])
-    case = case_study(exp.model, sample.image, sample.question, config)
+    case = case_study(exp.model, sample.image, sample.prompt(), config)
     meta = {
         "sample_id": sample.id,
         "target": case.answer_token,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..model_sources import folder_kind
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 CONFIG_FILES = ("config.json", "fac_smol.json")
 EDGE_BYTES = 1 << 20  # bytes hashed at each end of a weights file (fast on a 15 GB checkpoint)
@@ -26,8 +28,9 @@ def _update_with_file(digest, path: Path) -> None:
 
 def model_fingerprint(source: str | Path) -> str | None:
     """sha256 hex[:12] of a checkpoint folder's config and weights files (their names, sizes and
-    first and last MiB); None for anything that is not a local folder (a hub id). fac-smol folders
-    also cover the converted parts they are assembled from (the cache manifest)."""
+    first and last MiB); None for anything that is not a local folder (a hub id). Folders of a
+    registered kind also cover the files outside them that their weights come from (fac-smol: the
+    manifest of its converted parts)."""
     folder = Path(str(source))
     if not folder.is_dir():
         return None
@@ -37,10 +40,7 @@ def model_fingerprint(source: str | Path) -> str | None:
     )
     for path in files:
         _update_with_file(digest, path)
-    if (folder / "fac_smol.json").is_file():
-        from ..smol.build import default_cache
-
-        manifest = default_cache() / "manifest.json"
-        if manifest.is_file():
-            _update_with_file(digest, manifest)
+    kind = folder_kind(folder)
+    for path in kind.extra_files(folder) if kind is not None else []:
+        _update_with_file(digest, path)
     return digest.hexdigest()[:12] if files else None

@@ -18,22 +18,11 @@ from tqdm.auto import tqdm
 from ..data.answers import answer_format, extract_answer, is_correct, normalize_answer
 from ..data.metrics import binary_f1, weighted_f1
 from ..data.sample import Sample
-from ..data.synthetic import diagnose
-from ..data.synthetic_eval import final_answer
+from ..data.synthetic import diagnose, final_answer
 from ..generation import generate
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
 from .methods import Method
-
-OPTION_LETTERS = "ABCDEFGHIJ"
-
-
-def prompt(sample: Sample) -> str:
-    """The question as the model sees it: the question, then lettered options if any."""
-    if not sample.choices:
-        return sample.question
-    options = "\n".join(f"{OPTION_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices))
-    return f"{sample.question}\n{options}\nAnswer with the option's letter."
 
 
 def score(sample: Sample, trace: str) -> tuple[str | None, bool, str | None]:
@@ -66,7 +55,7 @@ def run_batch(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Generate and score one batch; one record per sample (without run_id / code_version)."""
-    inputs = model.prepare([s.image for s in batch], [prompt(s) for s in batch])
+    inputs = model.prepare([s.image for s in batch], [s.prompt() for s in batch])
     torch.manual_seed(seed)
     start = time.perf_counter()
     out = generate(model, inputs, max_new_tokens=max_new_tokens, fac=method.intervention(ratios))
@@ -128,15 +117,21 @@ def _yes_no(records: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str]]:
             yield predicted, reference
 
 
+def _accuracy(records: Sequence[dict[str, Any]]) -> float:
+    return sum(bool(r["correct"]) for r in records) / len(records)
+
+
+def _error_steps(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many wrong answers went wrong at each step (perception / reasoning; synthetic only)."""
+    return dict(Counter(r["error"] for r in records if not r["correct"] and r["error"]))
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy, binary F1 (yes/no samples; NaN when there are none), weighted F1 over answers,
-    accuracy per kind, error steps, and per-batch time."""
+    accuracy per kind, error steps, and per-batch time (the keys the results store holds)."""
     if not records:
         return {"n": 0}
     yes_no = list(_yes_no(records))
-    by_kind: dict[str, list[bool]] = defaultdict(list)
-    for r in records:
-        by_kind[r["kind"]].append(bool(r["correct"]))
     predictions = [
         r["answer"] if r["correct"] else (r["predicted"] if r["predicted"] is not None else "")
         for r in records
@@ -146,11 +141,22 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n_batches = sum(1 / size for size in batch_sizes)
     return {
         "n": len(records),
-        "accuracy": sum(bool(r["correct"]) for r in records) / len(records),
+        "accuracy": _accuracy(records),
         "f1": binary_f1(*zip(*yes_no, strict=True)) if yes_no else float("nan"),
         "weighted_f1": weighted_f1(predictions, [r["answer"] for r in records]),
-        "per_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
-        "errors": dict(Counter(r["error"] for r in records if not r["correct"] and r["error"])),
+        "per_kind": {kind: row["accuracy"] for kind, row in kind_breakdown(records).items()},
+        "errors": _error_steps(records),
         "seconds_per_batch": sum(s / b for s, b in zip(batch_seconds, batch_sizes, strict=True)) / n_batches,
         "seconds_total": sum(r["seconds"] for r in records),
+    }
+
+
+def kind_breakdown(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per question kind: ``{"n", "accuracy", "errors"}`` (error steps of the wrong answers)."""
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_kind[r["kind"]].append(r)
+    return {
+        kind: {"n": len(rows), "accuracy": _accuracy(rows), "errors": _error_steps(rows)}
+        for kind, rows in sorted(by_kind.items())
     }

@@ -1,7 +1,7 @@
 """One experiment context (model + dataset + store) and the jobs the command line runs on it:
 evaluation, sweeps, the ratio map, and regenerating every figure and table from the store.
 
-    exp = Experiment.open("data/models/fac-tiny", "synthetic", store="results/fac_lens.sqlite", limit=32)
+    exp = Experiment.open("fac-tiny", "synthetic", store="results/fac_lens.sqlite", limit=32)
     exp.evaluate(Method("dynamic", exp.base_config()))
     exp.figures("figures/")
 """
@@ -14,63 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..calibration import calibrated_config
 from ..config import FacConfig
+from ..data.datasets import load_samples
 from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
 from .distributed import Shard
 from .fingerprint import model_fingerprint
-from .methods import Method, calibrated_config
+from .methods import Method
 from .store import ResultStore
 from .sweeps import GRIDS, Setting, grid, reference_ratios, run_sweep
 
-SYNTHETIC_TEST = Path("data/synthetic/test/test.jsonl")
-DEFAULT_MODEL = Path("data/models/fac-tiny")
-DATASETS = (
-    "synthetic",
-    "synthetic-pope",
-    "mathvista-mini",
-    "mathvision-mini",
-    "hallusionbench",
-    "clevr",
-    "mmstar",
-    "seed-bench",
-)
-
-
-def load_samples(dataset: str, root: str | Path | None = None, limit: int | None = None) -> list[Sample]:
-    """Samples of ``dataset``: ``"synthetic"`` (the committed test split, or a split file at
-    ``root``), ``"synthetic-pope"`` (six POPE-style yes/no probes per test scene, ``limit``
-    counting scenes) or one of the paper's benchmarks from local files at ``root``."""
-    from ..data.loaders import LoadReport, load_benchmark
-    from ..data.synthetic import load_split
-
-    if limit is not None and limit < 1:
-        raise FacLensError(f"--limit {limit}: give a positive number of samples (or leave it out for all)")
-    key = dataset.lower()
-    if key == "synthetic-pope":  # yes/no probes (random, popular, adversarial) on the test scenes
-        from ..data.pope import pope_samples
-
-        return pope_samples(load_samples("synthetic", root, limit))
-    if key == "synthetic":
-        path = Path(root) if root else SYNTHETIC_TEST
-        if path.is_dir():
-            path = path / "test.jsonl"
-        samples = list(load_split(path))
-        return samples[:limit] if limit else samples
-    if key not in DATASETS:
-        raise FacLensError(f"unknown dataset {dataset!r}; use one of {list(DATASETS)}")
-    if root is None:
-        raise FacLensError(
-            f"dataset {dataset!r} is read from local files: pass --data-root with its folder "
-            "(layouts: fac_lens.data.loaders.BENCHMARKS)"
-        )
-    report = LoadReport()
-    samples = list(load_benchmark(key, root, limit, report=report))
-    if not samples:
-        raise FacLensError(f"no samples found in {root} for {dataset!r}: check the folder layout")
-    return samples
+DEFAULT_MODEL = "fac-tiny"
 
 
 def model_label(source: str | Path) -> str:
@@ -112,9 +69,11 @@ class Experiment:
         """Load the model and the samples and open the store (in that order of checks: a bad
         dataset or model path fails before the store is touched)."""
         from ..loading import load
+        from ..model_sources import resolve
 
         shard = shard or Shard()
         samples = load_samples(dataset, data_root, limit)
+        model = resolve(str(model))  # an embedded model's name -> its folder
         lens = load(model, device=shard.device(device))
         suffix = f"[:{limit}]" if limit else ""
         return cls(

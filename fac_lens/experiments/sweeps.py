@@ -24,7 +24,7 @@ from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios, attention_ratios
-from .harness import chunks, prompt, run_batch, summarize
+from .harness import chunks, run_batch, summarize
 from .methods import Method
 from .store import ResultStore, code_version
 
@@ -160,7 +160,7 @@ def reference_ratios(
         return HeadRatios(torch.from_numpy(np.asarray(value)), meta.get("query", query))
     calibration = samples[:n]
     ratios = attention_ratios(
-        model, [model.prepare(s.image, prompt(s)) for s in calibration], query=query, progress=progress
+        model, [model.prepare(s.image, s.prompt()) for s in calibration], query=query, progress=progress
     )
     if store is not None:
         store.put_array(

@@ -1,7 +1,7 @@
 """Train fac-tiny, the embedded default: a small Qwen2.5-VL learned from scratch on the synthetic
 benchmark, on a CPU.
 
-    python -m fac_lens.train_tiny --out data/models/fac-tiny      # make train-tiny
+    python -m fac_lens.embedded.train_tiny --out data/models/fac-tiny      # make train-tiny
 
 Every step draws a fresh batch from the generator's train split (samples are indexed, so a run is
 reproducible from its seed). The loss covers the assistant's reply (reasoning trace and answer);
@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .data.synthetic import IMAGE_SIZE, make_sample, vocabulary
-from .processing import QwenVLProcessor
+from ..architectures.qwen_vl_processor import QwenVLProcessor
+from ..data.synthetic import IMAGE_SIZE, make_sample, vocabulary
 
 SPECIAL = [
     "<pad>",
@@ -51,7 +51,7 @@ def build_processor() -> QwenVLProcessor:
     """Word-level tokenizer over the benchmark's vocabulary + the torchvision-free image processor."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from .tiny import word_level_tokenizer
+    from ..tiny import word_level_tokenizer
 
     vocab = {token: i for i, token in enumerate(SPECIAL + vocabulary())}
     tokenizer = word_level_tokenizer(vocab, SPECIAL[2:], eos_token="<|im_end|>")
@@ -63,7 +63,7 @@ def build_processor() -> QwenVLProcessor:
 
 def build_model(processor: QwenVLProcessor, seed: int):
     """A fresh fac-tiny (Qwen2.5-VL: windowed ViT, patch merger, mRoPE GQA decoder)."""
-    from .tiny import tiny_qwen2_5_vl
+    from ..tiny import tiny_qwen2_5_vl
 
     tok = processor.tokenizer
     ids = {
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_card:
         from .tiny_card import document
 
-        document(args.out, command="python -m fac_lens.train_tiny " + " ".join(argv or []))
+        document(args.out, command="python -m fac_lens.embedded.train_tiny " + " ".join(argv or []))
 
 
 if __name__ == "__main__":

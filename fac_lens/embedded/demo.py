@@ -1,8 +1,8 @@
 """The main job on the embedded default, fac-tiny: ratios, identification, rescaling, traces, maps.
 
-    python -m fac_lens.demo [--out figures/demo_embedded_default.png] [--samples 64]
+    python -m fac_lens.embedded.demo [--out figures/demo_embedded_default.png] [--samples 64]
 
-fac-tiny (``data/models/fac-tiny``) is a small Qwen2.5-VL trained on fac_lens's synthetic
+fac-tiny (``fl.load("fac-tiny")``, the folder ``data/models/fac-tiny``) is a small Qwen2.5-VL trained on fac_lens's synthetic
 benchmark; it loads exactly like a real checkpoint. The demo records head ratios on test samples,
 identifies perception and reasoning heads, compares vanilla and FAC (dynamic) accuracy per question
 kind on a subset of the test split, and studies one failing two-step question: its vanilla and
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import fac_lens as fl
 
-from .case_study import case_study
-from .data.synthetic import load_split
-from .data.synthetic_eval import evaluate, summarize
-
-MODEL = Path("data/models/fac-tiny")
-TEST_SPLIT = Path("data/synthetic/test/test.jsonl")
+from ..calibration import calibrated_config
+from ..case_study import case_study
+from ..data.synthetic import load_split
+from ..experiments.methods import Method
+from . import paths
+from .tiny_card import card_summary, evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -31,30 +31,21 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", default="figures/demo_embedded_default.png", help="figure to write")
-    parser.add_argument("--model", default=str(MODEL), help="model directory (default: fac-tiny)")
+    parser.add_argument("--model", default="fac-tiny", help="model directory or embedded name (default: fac-tiny)")
     parser.add_argument("--samples", type=int, default=64, help="test samples to evaluate")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
 
     model = fl.load(args.model)
-    test = list(load_split(TEST_SPLIT))[: args.samples]
+    test = list(load_split(paths.synthetic_test()))[: args.samples]
     ratios = fl.attention_ratios(
-        model, [model.prepare(s.image, s.question) for s in test[:32]], progress=False
+        model, [model.prepare(s.image, s.prompt()) for s in test[:32]], progress=False
     )
-    visual = ratios.visual
-    last_perception = model.n_layers // 2 - 1
-    config = fl.FacConfig(
-        l_perc=last_perception,
-        l_reas=last_perception + 1,
-        tau_perc=round(float(visual[: last_perception + 1].quantile(0.75)), 3),
-        tau_reas=round(float(visual[last_perception + 1 :].quantile(0.25)), 3),
-        g_perc=1.16,
-        g_reas=1.30,
-    )
+    config = calibrated_config(ratios)  # middle boundaries, quartile thresholds, the paper's gains
     selection = config.select(ratios)
     vanilla_records = evaluate(model, test, progress=False)
-    fac_records = evaluate(model, test, fac=config, progress=False)
-    vanilla, fac = summarize(vanilla_records), summarize(fac_records)
+    fac_records = evaluate(model, test, Method("dynamic", config), progress=False)
+    vanilla, fac = card_summary(vanilla_records), card_summary(fac_records)
 
     failing = next(
         (s for s, r in zip(test, vanilla_records, strict=True) if not r["correct"] and s.kind == "two_step"),
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _case_study(model, sample, config) -> dict:
     """Vanilla vs rescaled trace of one failing sample, and contribution maps of its answer token."""
-    case = case_study(model, sample.image, sample.question, config)
+    case = case_study(model, sample.image, sample.prompt(), config)
     return {"id": sample.id, "answer": sample.answer, **case.to_dict(), "before": case.before, "after": case.after}
 
 
@@ -121,7 +112,7 @@ def _figure(ratios, selection, config, case, out: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .plotting import plot_contribution, plot_head_map, plot_layer_trajectory
+    from ..plotting import plot_contribution, plot_head_map, plot_layer_trajectory
 
     sns.set_theme(style="white")
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import FacLensError
+from ...errors import FacLensError
 
 
 @dataclass(frozen=True)

