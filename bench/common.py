@@ -27,7 +27,7 @@ def qwen_like(
     seed: int = 0,
 ):
     """A random Qwen2.5-VL with the given text-decoder sizes (HF's init), SDPA attention."""
-    from fac_lens.tiny import tiny_qwen2_5_vl
+    from fac_lens.testing import tiny_qwen2_5_vl
 
     model = tiny_qwen2_5_vl(
         seed=seed,

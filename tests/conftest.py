@@ -10,10 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import fac_lens as fl  # noqa: E402
-from fac_lens import tiny_zoo  # noqa: E402
-from fac_lens.tiny import tiny_inputs, tiny_llava, tiny_qwen2_5_vl  # noqa: E402
-
-BUILDERS = {"qwen2_5_vl": tiny_qwen2_5_vl, "llava": tiny_llava, **tiny_zoo.BUILDERS}
+from fac_lens.testing import BUILDERS, tiny_inputs  # noqa: E402
 
 
 @pytest.fixture(params=sorted(BUILDERS))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import fac_lens as fl
-from fac_lens.tiny import tiny_inputs
+from fac_lens.testing import tiny_inputs
 from tests.conftest import make_pair
 from tests.references import fold_by_hand, gated, reference_logits
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import fac_lens as fl
-from fac_lens.tiny import tiny_inputs
+from fac_lens.testing import tiny_inputs
 from tests.references import dynamic_reference, fold_by_hand, greedy_decode, reset, with_mm_types
 
 STEPS = 8

@@ -9,7 +9,7 @@ import transformers
 
 import fac_lens as fl
 from fac_lens.image_keys import ImageKeyTracker
-from fac_lens.tiny import tiny_inputs
+from fac_lens.testing import tiny_inputs
 from tests.conftest import make_pair
 
 IMG = 7

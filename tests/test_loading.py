@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import fac_lens as fl
-from fac_lens.tiny import save_tiny_checkpoint, tiny_inputs, tiny_qwen2_5_vl
+from fac_lens.testing import save_tiny_checkpoint, tiny_inputs, tiny_qwen2_5_vl
 from tests.references import reference_logits
 
 

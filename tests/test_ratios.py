@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import fac_lens as fl
-from fac_lens.tiny import tiny_inputs
+from fac_lens.testing import tiny_inputs
 from tests.references import reference_ratios
 
 pytestmark = pytest.mark.contract("ratios")

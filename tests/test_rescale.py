@@ -5,7 +5,7 @@ import torch
 
 import fac_lens as fl
 from fac_lens.attention_probe import PROBE_ATTR
-from fac_lens.tiny import tiny_inputs
+from fac_lens.testing import tiny_inputs
 from tests.conftest import make_pair
 from tests.references import (
     decoder,

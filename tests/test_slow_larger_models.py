@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import fac_lens as fl
-from fac_lens.tiny import QWEN_IMAGE, QWEN_VISION_END, QWEN_VISION_START, tiny_qwen2_5_vl
+from fac_lens.testing import QWEN_IMAGE, QWEN_VISION_END, QWEN_VISION_START, tiny_qwen2_5_vl
 from tests.references import dynamic_reference, reference_logits, reference_ratios
 
 pytestmark = pytest.mark.slow

@@ -178,7 +178,7 @@ def fake_sources(tmp_path: Path, monkeypatch) -> dict[str, Path]:
 def _tiny_language(*_):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from fac_lens.tiny import word_level_tokenizer
+    from fac_lens.testing import word_level_tokenizer
 
     config = LlamaConfig(
         vocab_size=16, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2
@@ -259,7 +259,7 @@ def test_llava_with_a_dinov2_tower_loads_and_records_ratios_like_plain_hf() -> N
 
     from transformers import LlavaConfig, LlavaForConditionalGeneration
 
-    from fac_lens.tiny import tiny_inputs, tiny_llava
+    from fac_lens.testing import tiny_inputs, tiny_llava
     from tests.references import reference_ratios
 
     text = tiny_llava(seed=0).config

@@ -51,7 +51,7 @@ def build_processor() -> QwenVLProcessor:
     """Word-level tokenizer over the benchmark's vocabulary + the torchvision-free image processor."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from ..tiny import word_level_tokenizer
+    from ..testing import word_level_tokenizer
 
     vocab = {token: i for i, token in enumerate(SPECIAL + vocabulary())}
     tokenizer = word_level_tokenizer(vocab, SPECIAL[2:], eos_token="<|im_end|>")
@@ -63,7 +63,7 @@ def build_processor() -> QwenVLProcessor:
 
 def build_model(processor: QwenVLProcessor, seed: int):
     """A fresh fac-tiny (Qwen2.5-VL: windowed ViT, patch merger, mRoPE GQA decoder)."""
-    from ..tiny import tiny_qwen2_5_vl
+    from ..testing import tiny_qwen2_5_vl
 
     tok = processor.tokenizer
     ids = {
