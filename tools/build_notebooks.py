@@ -155,7 +155,7 @@ CASE = [
     ),
     new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
     new_code_cell(
-        "from fac_lens.experiments.figures import contribution_before_after\n\n"
+        "from fac_lens.plotting import contribution_before_after\n\n"
         "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.question) for s in samples[:16]], progress=False)\n"
         "config = fl.FacConfig.preset(PRESET) if PRESET else calibrated_config(ratios)\n"
         "cmp = fl.compare(model, sample, fac=config)\n"
@@ -169,6 +169,7 @@ CASE = [
     new_code_cell(
         "import matplotlib.pyplot as plt\n"
         "import torch\n\n"
+        "from fac_lens.plotting import PALETTE\n\n"
         "inputs = model.prepare(sample.image, sample.question)\n"
         "out = fl.generate(model, inputs, max_new_tokens=48)\n"
         "prefix = out.sequences[:, : out.prompt_length + wrong_at]   # up to the token before the wrong one\n"
@@ -178,8 +179,8 @@ CASE = [
         "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
         "ax.plot(at_token.visual.mean(1).numpy(), marker='o', label='this sample, at the wrong token')\n"
         "ax.plot(ratios.visual.mean(1).numpy(), marker='s', label='mean over 16 samples (all queries)')\n"
-        "ax.axvline(config.l_perc, color='#ff8c00', ls='--', label='l_perc')\n"
-        "ax.axvline(config.l_reas, color='#00a5c8', ls=':', label='l_reas')\n"
+        "ax.axvline(config.l_perc, color=PALETTE['perception'], ls='--', label='l_perc')\n"
+        "ax.axvline(config.l_reas, color=PALETTE['reasoning'], ls=':', label='l_reas')\n"
         "ax.set_xlabel('layer')\n"
         "ax.set_ylabel('visual ratio $S_v$')\n"
         "ax.legend(fontsize='small');"
