@@ -25,6 +25,7 @@ from .errors import FacLensError
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
 METHOD_CHOICES = ("vanilla", "static", "dynamic", "perception_only", "reasoning_only", "strategy")
+DRAWING_COMMANDS = ("figures", "ratios")  # main() selects the Agg backend for these (headless)
 
 
 def _floats(text: str) -> list[float]:
@@ -289,9 +290,6 @@ def _ratios(args: argparse.Namespace) -> dict:
         "visual": [[round(v, 4) for v in row] for row in ratios.visual.tolist()],
     }
     if args.out:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         from .plotting import plot_head_map, plot_layer_trajectory
@@ -331,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fac-lens``; returns the exit status (2 for bad input, with the message)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
+    if args.command in DRAWING_COMMANDS:  # headless: draw into files, never onto a display
+        import matplotlib
+
+        matplotlib.use("Agg")
     try:
         COMMANDS[args.command](args)
     except FacLensError as error:
