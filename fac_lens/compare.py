@@ -51,7 +51,7 @@ def traces_html(vanilla: tuple[str, ...], rescaled: tuple[str, ...], first_diffe
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Comparison:
     """A sample generated with and without rescaling (see :class:`~fac_lens.case_study.CaseStudy`)."""
 
