@@ -171,8 +171,10 @@ def _grids(selected: list[str] | None) -> list[str]:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    """The FacConfig fields given on the command line."""
+    from .config import FacConfig
+
+    return {n: getattr(args, n) for n in FacConfig.field_names() if getattr(args, n, None) is not None}
 
 
 def _open(args: argparse.Namespace, shard=None):
@@ -226,6 +228,7 @@ def _eval(args: argparse.Namespace) -> dict:
 
 
 def _sweep(args: argparse.Namespace) -> dict:
+    from .config import FacConfig
     from .experiments.distributed import process_group, shard_from_env
 
     with process_group(shard_from_env(), args.device) as shard:
@@ -238,9 +241,8 @@ def _sweep(args: argparse.Namespace) -> dict:
             return {}
         table = exp.summaries()
         table = table[table["run_id"].isin(run_ids)]
-        rows = table[
-            ["sweep", "name", "l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "accuracy"]
-        ]
+        settings = [k for k in FacConfig.field_names(numeric=True) if k in table.columns]
+        rows = table[["sweep", "name", *settings, "accuracy"]]
         result = {
             "base": base.__dict__,
             "runs": len(set(run_ids)),

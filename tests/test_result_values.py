@@ -1,6 +1,7 @@
 """Result dataclasses compare by identity (``==`` on tensors is ambiguous) and by value with
-``allclose``."""
+``allclose``; the FAC field lists of the CLI, methods, store and tables follow ``FacConfig``."""
 
+import argparse
 import dataclasses
 
 import pytest
@@ -8,7 +9,12 @@ import torch
 
 import fac_lens as fl
 from fac_lens.case_study import CaseStudy
+from fac_lens.cli import _overrides
 from fac_lens.compare import Comparison
+from fac_lens.experiments import store, tables
+from fac_lens.experiments.methods import Method
+
+CONFIG = fl.FacConfig(l_perc=1, l_reas=2, tau_perc=0.5, tau_reas=0.3, g_perc=1.2, g_reas=1.4)
 
 
 def contribution(scale: float = 1.0) -> fl.ContributionMap:
@@ -56,3 +62,31 @@ def test_containers_of_results_compare_without_raising():
     assert Comparison(case) != Comparison(case)
     result = fl.GenerationResult(torch.ones(1, 3, dtype=torch.long), 2, ["x"])
     assert result != dataclasses.replace(result)
+
+
+# ---------------------------------------------------------------------------------------- field lists
+
+
+def test_field_names_follow_the_dataclass():
+    names = tuple(f.name for f in dataclasses.fields(fl.FacConfig))
+    assert fl.FacConfig.field_names() == names
+    assert fl.FacConfig.field_names(required=True) == ("l_perc", "l_reas", "tau_perc", "tau_reas")
+    assert set(fl.FacConfig.field_names(numeric=True)) == {
+        "l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "beta"
+    }  # fmt: skip
+
+
+def test_every_fac_field_reaches_the_method_store_and_tables():
+    fields = set(fl.FacConfig.field_names())
+    assert set(store.CONFIG_KEYS) | set(store.UNFLATTENED) == fields
+    assert set(store.CONFIG_KEYS) <= set(store.METHOD_KEYS) and set(store.CONFIG_KEYS) <= set(tables.CONFIG)
+    config = CONFIG.replace(strategy="C", beta=0.5, target="reasoning", query="all")
+    data = Method("static", config).to_dict()
+    assert fields <= set(data) and all(data[k] == getattr(config, k) for k in fields)
+    assert Method.from_dict(data).config == config
+
+
+def test_cli_overrides_take_every_fac_field_given():
+    args = argparse.Namespace(**{k: None for k in fl.FacConfig.field_names()}, mode="dynamic")
+    args.tau_perc, args.strategy, args.query = 0.4, "B", "all"
+    assert _overrides(args) == {"tau_perc": 0.4, "strategy": "B", "query": "all"}

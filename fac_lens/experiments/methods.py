@@ -81,11 +81,7 @@ class Method:
         out: dict[str, Any] = dict.fromkeys(METHOD_KEYS)
         out.update(name=self.name, mode=self.mode)
         if self.config is not None:
-            config = asdict(self.config)
-            for key in ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query"):
-                out[key] = config[key]
-            out["strategy"] = self.config.strategy
-            out.update(beta=self.config.beta, target=self.config.target)
+            out.update(asdict(self.config))  # every FacConfig field
         selection = self.selection(ratios)
         if selection is not None:
             out["n_perception"] = selection.counts["perception"]
@@ -97,8 +93,7 @@ class Method:
         """Inverse of :meth:`to_dict` (head counts are ignored)."""
         if data.get("mode", "none") == "none":
             return cls()
-        fields = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "beta", "target")
-        kwargs = {k: data[k] for k in fields if data.get(k) is not None}
+        kwargs = {k: data[k] for k in FacConfig.field_names() if data.get(k) is not None}
         kwargs["strategy"] = data.get("strategy") or "A"
         return cls(data["mode"], FacConfig(**kwargs))
 
