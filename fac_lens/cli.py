@@ -24,7 +24,6 @@ from typing import Any
 from .errors import FacLensError
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
-METHOD_CHOICES = ("vanilla", "static", "dynamic", "perception_only", "reasoning_only", "strategy")
 DRAWING_COMMANDS = ("figures", "ratios")  # main() selects the Agg backend for these (headless)
 
 
@@ -108,6 +107,9 @@ def _axes(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .experiments.methods import LABELS
+    from .gains import STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="fac-lens", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -115,9 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1, weighted F1 per kind")
     ev.add_argument(
-        "--method", choices=METHOD_CHOICES, default="dynamic", help="what to run (default dynamic)"
+        "--method",
+        choices=(*LABELS, "strategy"),
+        default="dynamic",
+        help="what to run (default dynamic); strategy-A .. strategy-D are the Appendix B strategies "
+        "(a bare 'strategy' needs --strategy)",
     )
-    ev.add_argument("--strategy", choices=("A", "B", "C", "D"), default="A", help="Appendix B strategy")
+    ev.add_argument(
+        "--strategy",
+        choices=tuple(STRATEGIES),
+        help="Appendix B strategy of the FAC setting (default: A, or the one --method names)",
+    )
     for add in (_common, _generation, _setting):
         add(ev)
 
@@ -177,6 +187,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {n: getattr(args, n) for n in FacConfig.field_names() if getattr(args, n, None) is not None}
 
 
+def _method_label(args: argparse.Namespace) -> str:
+    """``--method``, with a bare ``strategy`` completed by ``--strategy`` (an error without it)."""
+    label, strategy = args.method, args.strategy
+    if label == "strategy":
+        if strategy is None:
+            raise FacLensError(
+                "--method strategy names no single method: use --method strategy-A, strategy-B, "
+                "strategy-C or strategy-D (Appendix B), or add --strategy A|B|C|D"
+            )
+        return f"strategy-{strategy}"
+    if label.startswith("strategy-") and strategy not in (None, label.removeprefix("strategy-")):
+        raise FacLensError(f"--method {label} and --strategy {strategy} disagree: give one of them")
+    return label
+
+
 def _open(args: argparse.Namespace, shard=None):
     from .experiments.runner import Experiment
 
@@ -203,19 +228,12 @@ def _num(value: Any) -> str:
 
 
 def _eval(args: argparse.Namespace) -> dict:
-    from .experiments.methods import Method
+    from .experiments.methods import method_for
 
+    label = _method_label(args)
     exp = _open(args)
-    if args.method == "vanilla":
-        method = Method.vanilla()
-    else:
-        config = exp.base_config(**_overrides(args))
-        if args.method in ("perception_only", "reasoning_only"):
-            config = config.replace(target=args.method.split("_")[0])
-        if args.method == "strategy" or args.strategy != "A":
-            config = config.replace(strategy=args.strategy if args.strategy != "A" else "C")
-        mode = "static" if args.method == "static" else args.mode
-        method = Method(mode, config)
+    config = None if label == "vanilla" else exp.base_config(**_overrides(args))
+    method = method_for(label, config, args.mode)
     summary = exp.evaluate(method)
     lines = [
         f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",

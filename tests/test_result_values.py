@@ -9,10 +9,11 @@ import torch
 
 import fac_lens as fl
 from fac_lens.case_study import CaseStudy
-from fac_lens.cli import _overrides
+from fac_lens.cli import _method_label, _overrides, build_parser, main
 from fac_lens.compare import Comparison
+from fac_lens.errors import FacLensError
 from fac_lens.experiments import store, tables
-from fac_lens.experiments.methods import Method
+from fac_lens.experiments.methods import LABELS, Method, method_for
 
 CONFIG = fl.FacConfig(l_perc=1, l_reas=2, tau_perc=0.5, tau_reas=0.3, g_perc=1.2, g_reas=1.4)
 
@@ -90,3 +91,41 @@ def test_cli_overrides_take_every_fac_field_given():
     args = argparse.Namespace(**{k: None for k in fl.FacConfig.field_names()}, mode="dynamic")
     args.tau_perc, args.strategy, args.query = 0.4, "B", "all"
     assert _overrides(args) == {"tau_perc": 0.4, "strategy": "B", "query": "all"}
+
+
+# ---------------------------------------------------------------------------------------- method names
+
+
+def test_method_labels_name_each_method_explicitly():
+    assert LABELS == tables.METHOD_ORDER
+    for strategy in "ABCD":
+        method = method_for(f"strategy-{strategy}", CONFIG)
+        assert method.mode == "dynamic" and method.config.strategy == strategy
+        assert tables.method_label(method.name, method.config.strategy) == (
+            "dynamic" if strategy == "A" else f"strategy-{strategy}"
+        )
+    assert method_for("strategy-B", CONFIG, mode="static").mode == "static"
+    assert method_for("static", CONFIG).mode == "static"
+    assert method_for("reasoning_only", CONFIG).config.target == "reasoning"
+    assert method_for("vanilla", None) == Method.vanilla()
+    with pytest.raises(FacLensError, match="strategy-A, strategy-B, strategy-C, strategy-D"):
+        method_for("strategy", CONFIG)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["eval", *argv])
+
+
+def test_cli_bare_strategy_is_an_error_naming_the_choices(tmp_path, capsys):
+    assert _method_label(parse("--method", "strategy-C")) == "strategy-C"
+    assert _method_label(parse("--method", "strategy", "--strategy", "A")) == "strategy-A"  # was C
+    assert _method_label(parse("--method", "dynamic", "--strategy", "B")) == "dynamic"
+    store_path = tmp_path / "s.sqlite"
+    assert main(["eval", "--method", "strategy", "--store", str(store_path)]) == 2
+    err = capsys.readouterr().err
+    assert all(f"strategy-{s}" in err for s in "ABCD") and "--strategy" in err
+    assert main(["eval", "--method", "strategy-B", "--strategy", "C", "--store", str(store_path)]) == 2
+    assert "disagree" in capsys.readouterr().err
+    assert not store_path.exists()
+    with pytest.raises(SystemExit):
+        parse("--method", "strategy-E")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..config import FacConfig
 from ..errors import FacLensError
+from .methods import LABELS
 from .store import CONFIG_KEYS
 
 #: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
@@ -42,17 +43,7 @@ NUMERIC = (
     "seed",
 )
 METRICS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
-METHOD_ORDER = (
-    "vanilla",
-    "static",
-    "dynamic",
-    "strategy-A",
-    "strategy-B",
-    "strategy-C",
-    "strategy-D",
-    "perception_only",
-    "reasoning_only",
-)
+METHOD_ORDER = LABELS  # vanilla, static, dynamic, strategy-A .. strategy-D, the two ablations
 ABLATION_LABELS = {
     "vanilla": "vanilla",
     "perception_only": "w/o reasoning rescaling",
