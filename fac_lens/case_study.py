@@ -16,7 +16,7 @@ from .lens_model import LensModel
 from .rescale import rescale
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CaseStudy:
     """One sample seen with and without rescaling.
 

@@ -25,7 +25,7 @@ from .data.datasets import DATASETS
 from .errors import FacLensError
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
-METHOD_CHOICES = ("vanilla", "static", "dynamic", "perception_only", "reasoning_only", "strategy")
+DRAWING_COMMANDS = ("figures", "ratios")  # main() selects the Agg backend for these (headless)
 
 
 def _floats(text: str) -> list[float]:
@@ -110,6 +110,9 @@ def _axes(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .experiments.methods import LABELS
+    from .gains import STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="fac-lens", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -117,9 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1, weighted F1 per kind")
     ev.add_argument(
-        "--method", choices=METHOD_CHOICES, default="dynamic", help="what to run (default dynamic)"
+        "--method",
+        choices=(*LABELS, "strategy"),
+        default="dynamic",
+        help="what to run (default dynamic); strategy-A .. strategy-D are the Appendix B strategies "
+        "(a bare 'strategy' needs --strategy)",
     )
-    ev.add_argument("--strategy", choices=("A", "B", "C", "D"), default="A", help="Appendix B strategy")
+    ev.add_argument(
+        "--strategy",
+        choices=tuple(STRATEGIES),
+        help="Appendix B strategy of the FAC setting (default: A, or the one --method names)",
+    )
     for add in (_common, _generation, _setting):
         add(ev)
 
@@ -173,8 +184,25 @@ def _grids(selected: list[str] | None) -> list[str]:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    """The FacConfig fields given on the command line."""
+    from .config import FacConfig
+
+    return {n: getattr(args, n) for n in FacConfig.field_names() if getattr(args, n, None) is not None}
+
+
+def _method_label(args: argparse.Namespace) -> str:
+    """``--method``, with a bare ``strategy`` completed by ``--strategy`` (an error without it)."""
+    label, strategy = args.method, args.strategy
+    if label == "strategy":
+        if strategy is None:
+            raise FacLensError(
+                "--method strategy names no single method: use --method strategy-A, strategy-B, "
+                "strategy-C or strategy-D (Appendix B), or add --strategy A|B|C|D"
+            )
+        return f"strategy-{strategy}"
+    if label.startswith("strategy-") and strategy not in (None, label.removeprefix("strategy-")):
+        raise FacLensError(f"--method {label} and --strategy {strategy} disagree: give one of them")
+    return label
 
 
 def _open(args: argparse.Namespace, shard=None):
@@ -203,19 +231,12 @@ def _num(value: Any) -> str:
 
 
 def _eval(args: argparse.Namespace) -> dict:
-    from .experiments.methods import Method
+    from .experiments.methods import method_for
 
+    label = _method_label(args)
     exp = _open(args)
-    if args.method == "vanilla":
-        method = Method.vanilla()
-    else:
-        config = exp.base_config(**_overrides(args))
-        if args.method in ("perception_only", "reasoning_only"):
-            config = config.replace(target=args.method.split("_")[0])
-        if args.method == "strategy" or args.strategy != "A":
-            config = config.replace(strategy=args.strategy if args.strategy != "A" else "C")
-        mode = "static" if args.method == "static" else args.mode
-        method = Method(mode, config)
+    config = None if label == "vanilla" else exp.base_config(**_overrides(args))
+    method = method_for(label, config, args.mode)
     summary = exp.evaluate(method)
     lines = [
         f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
@@ -228,6 +249,7 @@ def _eval(args: argparse.Namespace) -> dict:
 
 
 def _sweep(args: argparse.Namespace) -> dict:
+    from .config import FacConfig
     from .experiments.distributed import process_group, shard_from_env
 
     with process_group(shard_from_env(), args.device) as shard:
@@ -240,9 +262,8 @@ def _sweep(args: argparse.Namespace) -> dict:
             return {}
         table = exp.summaries()
         table = table[table["run_id"].isin(run_ids)]
-        rows = table[
-            ["sweep", "name", "l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "accuracy"]
-        ]
+        settings = [k for k in FacConfig.field_names(numeric=True) if k in table.columns]
+        rows = table[["sweep", "name", *settings, "accuracy"]]
         result = {
             "base": base.__dict__,
             "runs": len(set(run_ids)),
@@ -292,9 +313,6 @@ def _ratios(args: argparse.Namespace) -> dict:
         "visual": [[round(v, 4) for v in row] for row in ratios.visual.tolist()],
     }
     if args.out:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         from .plotting import plot_head_map, plot_layer_trajectory
@@ -334,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fac-lens``; returns the exit status (2 for bad input, with the message)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
+    if args.command in DRAWING_COMMANDS:  # headless: draw into files, never onto a display
+        import matplotlib
+
+        matplotlib.use("Agg")
     try:
         COMMANDS[args.command](args)
     except FacLensError as error:

@@ -51,7 +51,7 @@ def traces_html(vanilla: tuple[str, ...], rescaled: tuple[str, ...], first_diffe
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Comparison:
     """A sample generated with and without rescaling (see :class:`~fac_lens.case_study.CaseStudy`)."""
 
@@ -76,13 +76,18 @@ class Comparison:
     def _repr_html_(self) -> str:
         return self.html()
 
-    def figure(self, absolute: bool = False) -> Any:
-        """Contribution maps of the answer token: vanilla, rescaled, and their difference."""
-        from .experiments.figures import contribution_before_after
+    def figure(self, absolute: bool = False, fig: Any = None) -> Any:
+        """Contribution maps of the answer token: vanilla, rescaled, and their difference (on ``fig``,
+        an empty Figure, else a new one); returns the Figure."""
+        from .plotting import contribution_before_after
 
         title = f"contribution to {self.case.answer_token!r}"
         return contribution_before_after(
-            self.case.before.signed.numpy(), self.case.after.signed.numpy(), title=title, absolute=absolute
+            self.case.before.signed.numpy(),
+            self.case.after.signed.numpy(),
+            title=title,
+            absolute=absolute,
+            fig=fig,
         )
 
 

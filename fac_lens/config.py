@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 from .errors import FacLensError
@@ -66,6 +67,23 @@ class FacConfig:
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise FacLensError(f"{name}={value!r} is not a ratio: use a value in [0, 1]")
+
+    @classmethod
+    def field_names(cls, required: bool = False, numeric: bool = False) -> tuple[str, ...]:
+        """The field names in declaration order: the one list of FAC settings that the CLI, the
+        methods, the store and the tables derive theirs from.
+
+        Args:
+            required: only the fields without a default (l_perc, l_reas, tau_perc, tau_reas).
+            numeric: only the int and float fields (boundaries, thresholds, gains, beta).
+        """
+        types = typing.get_type_hints(cls)
+        return tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if not (required and f.default is not dataclasses.MISSING)
+            and not (numeric and types[f.name] not in (int, float))
+        )
 
     def check_model(self, n_layers: int) -> None:
         """Raise if a boundary lies outside ``[0, n_layers - 1]``."""

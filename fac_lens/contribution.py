@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .approx import AllClose
 from .errors import FacLensError
 from .head_hooks import head_scaling
 from .lens_model import LensModel
@@ -17,8 +18,8 @@ from .lens_model import LensModel
 NORMALIZATIONS = ("layer", "global")
 
 
-@dataclass(frozen=True)
-class ContributionMap:
+@dataclass(frozen=True, eq=False)
+class ContributionMap(AllClose):
     """Per-head sensitivity of ``L = -log p(target | prefix)`` to a gate on the head's output.
 
     For a span of targets the maps are per-token maps averaged: ``signed`` is the mean of the

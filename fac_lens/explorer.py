@@ -35,7 +35,7 @@ STRATEGY_CHOICES = {
 MEAN = "all samples (mean)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExplorerItem:
     """One explorable sample: its prepared inputs (batch of 1) and how to show it."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .approx import AllClose
 from .errors import FacLensError
 from .selection import HeadSelection
 
@@ -72,8 +73,8 @@ def strategy_gains(
     return base * enhanced
 
 
-@dataclass(frozen=True)
-class Gains:
+@dataclass(frozen=True, eq=False)
+class Gains(AllClose):
     """Static per-head gains applied to ``hook_z`` (each head's output before ``o_proj``).
 
     Attributes:

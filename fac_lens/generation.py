@@ -15,7 +15,7 @@ from .lens_model import LensModel
 from .rescale import RescaleHandle, rescale
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GenerationResult:
     """A generated continuation.
 

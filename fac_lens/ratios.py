@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .approx import AllClose
 from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass
 from .errors import FacLensError
 from .lens_model import LensModel
@@ -17,8 +18,8 @@ from .queries import Query, query_label, query_mask
 METHODS = ("indicator", "pattern")
 
 
-@dataclass(frozen=True)
-class HeadRatios:
+@dataclass(frozen=True, eq=False)
+class HeadRatios(AllClose):
     """Visual attention ratio of every head, per sample.
 
     Attributes:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .approx import AllClose
 from .errors import FacLensError
 from .ratios import HeadRatios
 
@@ -46,8 +47,8 @@ def classify(
     return perception, reasoning
 
 
-@dataclass(frozen=True)
-class HeadSelection:
+@dataclass(frozen=True, eq=False)
+class HeadSelection(AllClose):
     """Perception- and reasoning-oriented heads.
 
     Attributes:

@@ -403,3 +403,57 @@ def test_tables_reject_bad_frames():
         T.table1(eval_frame().drop(columns=["accuracy"]))
     with pytest.raises(FacLensError, match="DataFrame"):
         T.to_markdown("not a table")
+
+
+# ------------------------------------------------------------------------------------------ the writer
+
+
+class SuiteExperiment:
+    """What ``figure_suite.write_all`` reads of an Experiment: names, summaries, the ratio map."""
+
+    model_name, dataset_name, weights = "m", "hb", None
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def summaries(self):
+        return frame(*self.rows)
+
+    def ratios(self):
+        return HeadRatios(torch.rand(4, 5, 3, generator=torch.Generator().manual_seed(0)))
+
+
+@pytest.fixture
+def svg_backend():
+    """A backend other than the Agg the test modules select, as a notebook's inline backend would be."""
+    previous = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    yield
+    plt.switch_backend(previous)
+
+
+def test_write_all_leaves_the_backend_and_rcparams_as_they_were(tmp_path, monkeypatch, svg_backend):
+    from fac_lens.config import FacConfig
+    from fac_lens.experiments import figure_suite
+
+    rows = [
+        run("vanilla", sweep="ablation", accuracy=0.5, f1=0.4),
+        run("dynamic", sweep="ablation", accuracy=0.6, f1=0.5),
+        *(run(sweep="boundary", l_perc=p, l_reas=r, accuracy=a) for p, r, a in ((2, 3, 0.5), (3, 4, 0.6))),
+        *(run(sweep="gains", g_reas=g, accuracy=a) for g, a in ((1.1, 0.55), (1.3, 0.6))),
+        *threshold_rows(),
+    ]
+    members = {
+        sweep: [r["run_id"] for r in rows if r["sweep"] == sweep]
+        for sweep in ("ablation", "boundary", "gains", "thresholds")
+    }
+    maps = np.random.default_rng(3).normal(size=(2, 5, 3))
+    monkeypatch.setattr(figure_suite, "case_arrays", lambda *_: (*maps, {"sample_id": "s0", "target": "yes"}))
+    base = FacConfig(l_perc=1, l_reas=3, tau_perc=0.5, tau_reas=0.4)
+
+    backend, rc, code = matplotlib.get_backend(), dict(matplotlib.rcParams), matplotlib.colors.to_rgba("b")
+    written = figure_suite.write_all(SuiteExperiment(rows), base, tmp_path, members)
+    assert len([p for p in written if p.suffix == ".png"]) == 6
+    assert matplotlib.get_backend() == backend == "svg"
+    assert [k for k in rc if matplotlib.rcParams[k] != rc[k]] == []
+    assert matplotlib.colors.to_rgba("b") == code and plt.get_fignums() == []

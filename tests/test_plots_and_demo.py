@@ -1,14 +1,79 @@
-"""Plots draw on the given Axes and return it; the demo (the README's main job) runs end to end."""
+"""Plots draw on the given Axes (else the current one) and return it, in one palette, changing no
+global state; the demo (the README's main job) runs end to end."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 
 import fac_lens as fl  # noqa: E402
-from fac_lens.plotting import plot_contribution, plot_head_map, plot_layer_trajectory  # noqa: E402
+from fac_lens.experiments import figures as F  # noqa: E402
+from fac_lens.plotting import (  # noqa: E402
+    PALETTE,
+    contribution_before_after,
+    plot_contribution,
+    plot_head_map,
+    plot_layer_trajectory,
+)
+
+RATIOS = fl.HeadRatios(torch.rand(3, 5, 4, generator=torch.Generator().manual_seed(3)))
+SELECTION = fl.identify_heads(RATIOS, l_perc=1, l_reas=3, tau_perc=0.5, tau_reas=0.5)
+MASKS = (SELECTION.perception.numpy(), SELECTION.reasoning.numpy())
+PLOTS = {
+    "head_map": lambda ax=None: plot_head_map(RATIOS, SELECTION, ax=ax),
+    "layer_trajectory": lambda ax=None: plot_layer_trajectory(RATIOS, 1, 3, ax=ax),
+    "contribution": lambda ax=None: plot_contribution(torch.rand(5, 4) - 0.5, ax=ax),
+    "ratio_trajectory": lambda ax=None: F.ratio_trajectory(RATIOS.per_sample.numpy(), 1, 3, ax=ax),
+    "head_class_map": lambda ax=None: F.head_class_map(RATIOS.visual.numpy(), *MASKS, ax=ax),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLOTS))
+def test_plots_draw_on_the_given_axes_else_the_current_one(name):
+    fig, (given, current) = plt.subplots(1, 2)
+    assert PLOTS[name](ax=given) is given and given.has_data()
+    plt.sca(current)
+    assert not current.has_data()
+    assert PLOTS[name]() is current and current.has_data()
+    assert plt.get_fignums() == [fig.number]  # no figure of its own
+    plt.close(fig)
+
+
+def test_one_palette_for_perception_and_reasoning():
+    fig, (a, b, c) = plt.subplots(1, 3)
+    plot_head_map(RATIOS, SELECTION, ax=a)
+    F.head_class_map(RATIOS.visual.numpy(), *MASKS, ax=b)
+    for ax in (a, b):
+        edges = {tuple(p.get_edgecolor()) for p in ax.patches if not p.get_fill()}
+        assert edges == {to_rgba(PALETTE["perception"]), to_rgba(PALETTE["reasoning"])}
+    plot_layer_trajectory(RATIOS, 1, 3, ax=c)
+    boundaries = {line.get_xdata()[0]: to_rgba(line.get_color()) for line in c.lines[1:]}
+    assert boundaries == {1: to_rgba(PALETTE["perception"]), 3: to_rgba(PALETTE["reasoning"])}
+    plt.close(fig)
+
+
+def test_before_after_draws_into_the_given_figure():
+    fig = plt.figure()
+    before, after = np.ones((5, 4)), np.zeros((5, 4))
+    assert contribution_before_after(before, after, fig=fig) is fig
+    assert len([ax for ax in fig.axes if ax.get_xlabel() == "head"]) == 3
+    assert plt.get_fignums() == [fig.number]
+    plt.close(fig)
+
+
+def test_the_loss_figure_of_the_model_card_changes_no_global_state(tmp_path):
+    from fac_lens.tiny_card import _loss_figure
+
+    (tmp_path / "training_log.csv").write_text("step,smoothed_loss\n0,2.0\n1,1.5\n2,1.2\n")
+    rc, figures = dict(matplotlib.rcParams), plt.get_fignums()
+    _loss_figure(tmp_path)
+    assert (tmp_path / "training_loss.png").stat().st_size > 1000
+    assert dict(matplotlib.rcParams) == rc and plt.get_fignums() == figures
 
 
 def test_head_map_outlines_each_identified_head():
@@ -39,8 +104,10 @@ def test_demo_runs_on_fac_tiny_and_writes_its_figure(tmp_path):
     from fac_lens.embedded.demo import main
 
     out = tmp_path / "demo.png"
+    rc = dict(matplotlib.rcParams)
     summary = main(["--out", str(out), "--samples", "16"])
     assert out.exists() and out.stat().st_size > 10_000
+    assert dict(matplotlib.rcParams) == rc  # the theme is drawn inside rc_context
     assert summary["heads"]["total"] == 24  # fac-tiny: 6 layers x 4 heads
     assert len(summary["layer_visual_ratio"]) == 6
     assert 0.0 <= summary["vanilla"]["accuracy"] <= 1.0 and set(summary["fac"]["per_kind"]) == {

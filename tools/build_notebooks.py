@@ -149,7 +149,7 @@ CASE = [
     ),
     new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
     new_code_cell(
-        "from fac_lens.experiments.figures import contribution_before_after\n\n"
+        "from fac_lens.plotting import contribution_before_after\n\n"
         "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.prompt()) for s in samples[:16]], progress=False)\n"
         "config = fl.FacConfig.preset(PRESET) if PRESET else fl.calibrated_config(ratios)\n"
         "cmp = fl.compare(model, sample, fac=config)\n"
@@ -163,6 +163,7 @@ CASE = [
     new_code_cell(
         "import matplotlib.pyplot as plt\n"
         "import torch\n\n"
+        "from fac_lens.plotting import PALETTE\n\n"
         "inputs = model.prepare(sample.image, sample.question)\n"
         "out = fl.generate(model, inputs, max_new_tokens=48)\n"
         "prefix = out.sequences[:, : out.prompt_length + wrong_at]   # up to the token before the wrong one\n"
@@ -172,8 +173,8 @@ CASE = [
         "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
         "ax.plot(at_token.visual.mean(1).numpy(), marker='o', label='this sample, at the wrong token')\n"
         "ax.plot(ratios.visual.mean(1).numpy(), marker='s', label='mean over 16 samples (all queries)')\n"
-        "ax.axvline(config.l_perc, color='#ff8c00', ls='--', label='l_perc')\n"
-        "ax.axvline(config.l_reas, color='#00a5c8', ls=':', label='l_reas')\n"
+        "ax.axvline(config.l_perc, color=PALETTE['perception'], ls='--', label='l_perc')\n"
+        "ax.axvline(config.l_reas, color=PALETTE['reasoning'], ls=':', label='l_reas')\n"
         "ax.set_xlabel('layer')\n"
         "ax.set_ylabel('visual ratio $S_v$')\n"
         "ax.legend(fontsize='small');"
@@ -213,8 +214,8 @@ SMOL = [
     new_code_cell(SETUP.replace('MODEL = "fac-tiny"', 'MODEL = "fac-smol"') + "\nN_SAMPLES = 8"),
     new_code_cell(
         "import fac_lens as fl\n"
-        "from fac_lens.data.pope import pope_samples\n"
-        "from fac_lens.data.datasets import load_samples\n\n"
+        "from fac_lens.data.datasets import load_samples\n"
+        "from fac_lens.data.pope import pope_samples\n\n"
         "model = fl.load(MODEL, device=DEVICE)   # names `make smol` if the parts are not converted yet\n"
         "samples = load_samples('synthetic', limit=N_SAMPLES)   # the committed test split\n"
         "probes = pope_samples(samples)           # yes/no probes: random, popular, adversarial absent objects\n"

@@ -106,16 +106,25 @@ def _print(summary: dict, selection, vanilla: dict, fac: dict) -> None:
 
 
 def _figure(ratios, selection, config, case, out: Path) -> None:
+    """The demo's six panels, written to ``out`` (a plain Figure: no backend, no pyplot state)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    from ..plotting import theme
 
+    with matplotlib.rc_context(theme("white")):
+        fig = Figure(figsize=(16, 9))
+        _panels(fig.subplots(2, 3), ratios, selection, config, case)
+        fig.suptitle("fac_lens on the embedded default fac-tiny (synthetic CLEVR-like benchmark)")
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+
+
+def _panels(axes, ratios, selection, config, case) -> None:
+    """Head map, trajectory and the story (top); contribution maps vanilla, FAC, difference (bottom)."""
     from ..plotting import plot_contribution, plot_head_map, plot_layer_trajectory
 
-    sns.set_theme(style="white")
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     plot_head_map(ratios, selection, ax=axes[0, 0])
     plot_layer_trajectory(ratios, config.l_perc, config.l_reas, ax=axes[0, 1])
     axes[0, 2].axis("off")
@@ -136,11 +145,6 @@ def _figure(ratios, selection, config, case, out: Path) -> None:
         title="FAC - vanilla",
         label="change of layer-normalised importance",
     )
-    fig.suptitle("fac_lens on the embedded default fac-tiny (synthetic CLEVR-like benchmark)")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -66,12 +66,10 @@ def _loss_figure(out: Path) -> None:
     """Plot the smoothed training loss of every stage to ``<out>/training_loss.png``."""
     import csv
 
-    import matplotlib
+    from matplotlib.figure import Figure  # a plain Figure: no backend, no pyplot state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     offset = 0
     logs = sorted(out.glob("training_log_stage*.csv")) + [out / "training_log.csv"]
     for number, path in enumerate(logs, start=1):
@@ -89,7 +87,6 @@ def _loss_figure(out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "training_loss.png", dpi=90)
-    plt.close(fig)
 
 
 def _stage_text(stages: list[dict]) -> str:

@@ -96,17 +96,24 @@ def by_sweep(summaries: Any, members: dict[str, list[str]]) -> Any:
 def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, list[str]]) -> list[Path]:
     """Write the figures (PNG) and tables (Markdown and LaTeX) for ``exp``'s model and dataset.
 
+    Drawn in seaborn's whitegrid theme inside ``plt.rc_context``: the caller's backend (a notebook's
+    inline backend, say) and rcParams are left as they were.
+
     Args:
         members: run ids of each grid that was run (from :meth:`Experiment.sweep`).
     """
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    import seaborn as sns
+    from ..plotting import theme
 
+    with plt.rc_context(theme("whitegrid")):
+        return _write_all(exp, base, out, members)
+
+
+def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, list[str]]) -> list[Path]:
+    from ..plotting import contribution_before_after
     from . import figures, tables
 
-    sns.set_theme(style="whitegrid")
     out.mkdir(parents=True, exist_ok=True)
     tag = f"{exp.model_name}_{exp.dataset_name}".replace("/", "-").replace("[:", "-").replace("]", "")
     summaries = by_sweep(exp.summaries(), members)
@@ -140,7 +147,7 @@ def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, li
     before, after, meta = case_arrays(exp, base, {i for ids in members.values() for i in ids})
     title = f"{meta['sample_id']}: contribution to {meta['target']!r}"
     _save(
-        figures.contribution_before_after(before, after, title=title),
+        contribution_before_after(before, after, title=title),
         out / f"contribution_{tag}.png",
         written,
     )

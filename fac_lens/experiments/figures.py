@@ -1,8 +1,9 @@
 """The paper's figures from stored results: the run summaries (``ResultStore.summaries()``) and the
 stored arrays (ratio maps, per-sample ratio maps, contribution maps).
 
-Single-panel functions take ``ax=`` and return the Axes they drew on (a new figure when None);
-multi-panel functions return the Figure. Nothing is drawn at import.
+Single-panel functions take ``ax=`` and return the Axes they drew on (the current Axes when None);
+multi-panel functions take ``fig=`` (a new figure when None) and return the Figure. The drawing
+primitives, the palette and the style helpers are :mod:`fac_lens.plotting`. Nothing is drawn at import.
 
 Sweep figures take the runs labelled with the sweep (``sweep == "boundary"``, ``"gains"``,
 ``"thresholds"``) and, because a run shared by two sweeps carries only one label, also every other run
@@ -21,7 +22,17 @@ import pandas as pd
 import torch
 
 from ..errors import FacLensError
-from ..plotting import _outline, plot_contribution, plot_head_map, plot_layer_trajectory
+from ..plotting import (  # contribution_before_after (Appendix H) is re-exported from there
+    PALETTE,
+    as_array,
+    as_mask,
+    contribution_before_after,  # noqa: F401
+    current_axes,
+    outline_classes,
+    panel_axes,
+    plot_head_map,
+    plot_layer_trajectory,
+)
 from ..ratios import HeadRatios
 from .tables import (
     CONFIG,
@@ -41,69 +52,19 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-PERCEPTION_COLOR = "#ff8c00"
-REASONING_COLOR = "#00a5c8"
+#: Axis symbols of the swept fields, in the order :func:`_fixed_text` lists the fixed ones.
 SYMBOLS = {
-    "l_perc": r"$\ell_{perc}$",
-    "l_reas": r"$\ell_{reas}$",
-    "tau_perc": r"$\tau_{perc}$",
+    "g_reas": r"$g_{reas}$",
     "tau_reas": r"$\tau_{reas}$",
     "g_perc": r"$g_{perc}$",
-    "g_reas": r"$g_{reas}$",
+    "tau_perc": r"$\tau_{perc}$",
+    "l_reas": r"$\ell_{reas}$",
+    "l_perc": r"$\ell_{perc}$",
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.5, 4.2), style: str = "whitegrid") -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    with sns.axes_style(style):
-        return plt.figure(figsize=figsize).add_subplot()
-
-
-def _subplots(n: int, width: float, height: float, style: str = "whitegrid") -> tuple[Figure, list[Axes]]:
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    with sns.axes_style(style):
-        fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
-    return fig, list(axes[0])
-
-
-def _array(value: Any, ndim: int, shape: str, what: str) -> np.ndarray:
-    """``value`` (numpy array, torch tensor or nested lists) as a float ndarray of rank ``ndim``."""
-    if isinstance(value, HeadRatios):
-        value = value.per_sample if ndim == 3 else value.visual
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().float().numpy()
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise FacLensError(f"{what} must be a numeric array shaped {shape}: {err}") from err
-    if arr.ndim != ndim or arr.size == 0:
-        raise FacLensError(
-            f"{what} must be a non-empty array shaped {shape}, got shape {arr.shape}: pass the stored array "
-            "(ResultStore arrays of the matching kind) or index/stack it to that shape"
-        )
-    return arr
-
-
-def _mask(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    if arr.shape != shape:
-        raise FacLensError(
-            f"{what} must be a bool mask shaped like visual {shape} [n_layers, n_heads], got shape "
-            f"{arr.shape}: pass HeadSelection.{what} for the same ratio map"
-        )
-    return arr.astype(bool)
 
 
 def _fmt(value: float) -> str:
@@ -161,7 +122,7 @@ def _vanilla_value(df: pd.DataFrame, model: str, dataset: str, like: pd.DataFram
 
 def _fixed_text(rows: pd.DataFrame, varying: Sequence[str]) -> str:
     parts = []
-    for col in ("g_reas", "tau_reas", "g_perc", "tau_perc", "l_reas", "l_perc"):
+    for col in SYMBOLS:
         if col in varying:
             continue
         values = rows[col].dropna().unique()
@@ -202,12 +163,8 @@ def efficiency_scatter(
     model = resolve(scope, "model", model, f"dataset {dataset!r}")
     scope = scope[scope["model"] == model]
     methods = default_methods(scope) if methods is None else list(methods)
-    import seaborn as sns
-
-    ax = _new_ax(ax)
-    colors = sns.color_palette("deep", max(len(methods), 1))
-    drawn = 0
-    for i, label in enumerate(methods):
+    points = []  # (label, x, accuracy): computed first, so that an error draws nothing
+    for label in methods:
         cell = pick_cell(
             scope[scope["method"] == label], ("eval",), f"method {label!r} on {dataset!r} ({model})"
         )
@@ -222,16 +179,19 @@ def efficiency_scatter(
                 f"method {label!r} on {dataset!r} has accuracy={accuracy} and seconds_per_batch={seconds}: "
                 "re-run it so that both are recorded (seconds_per_batch must be > 0)"
             )
-        x = (accuracy / seconds) ** 2
-        text = _display_label(cell, label)
-        ax.scatter([x], [accuracy], s=70, color=colors[i], label=text, zorder=3)
+        points.append((_display_label(cell, label), (accuracy / seconds) ** 2, accuracy))
+    import seaborn as sns
+
+    ax = current_axes(ax, style="whitegrid")
+    colors = sns.color_palette("deep", max(len(methods), 1))
+    for color, (text, x, accuracy) in zip(colors, points, strict=False):
+        ax.scatter([x], [accuracy], s=70, color=color, label=text, zorder=3)
         ax.annotate(text, (x, accuracy), textcoords="offset points", xytext=(5, 5), fontsize="small")
-        drawn += 1
     ax.set_xlabel(r"$(\mathrm{Acc}/\mathrm{AvgBatchTime})^2$  [s$^{-2}$]")
     ax.set_ylabel("accuracy")
     ax.set_title(f"efficiency on {dataset} ({model})")
     ax.margins(x=0.15, y=0.15)
-    if drawn:
+    if points:
         ax.legend(fontsize="small")
     return ax
 
@@ -266,9 +226,7 @@ def boundary_heatmap(
     grid.columns = [int(v) for v in grid.columns]
     import seaborn as sns
 
-    ax = _new_ax(
-        ax, figsize=(max(5.5, 0.45 * grid.shape[1] + 2), max(4.2, 0.4 * grid.shape[0] + 1.5)), style="white"
-    )
+    ax = current_axes(ax, style="white")
     label = f"{metric} - vanilla" if relative_to_vanilla else metric
     kwargs: dict[str, Any] = {"cmap": "vlag_r", "center": 0.0} if relative_to_vanilla else {"cmap": "mako"}
     fontsize = max(5.0, min(10.0, 90.0 / max(grid.shape)))
@@ -290,15 +248,19 @@ def boundary_heatmap(
 
 
 def boundary_heatmaps(
-    summaries: pd.DataFrame, metric: str = "accuracy", relative_to_vanilla: bool = False
+    summaries: pd.DataFrame,
+    metric: str = "accuracy",
+    relative_to_vanilla: bool = False,
+    fig: Figure | None = None,
 ) -> Figure:
-    """Figure 4: one :func:`boundary_heatmap` panel per (model, dataset) with boundary runs."""
+    """Figure 4: one :func:`boundary_heatmap` panel per (model, dataset) with boundary runs, on ``fig``
+    (an empty Figure; default: a new one)."""
     df = normalize(summaries, need=(metric,))
     labelled = df[(df["sweep"] == "boundary") & (df["name"] != "vanilla")]
     if labelled.empty:
         raise FacLensError(f"no rows with sweep == 'boundary': run {how('boundary')}")
     panels = sorted({(m, d) for m, d in zip(labelled["model"], labelled["dataset"], strict=True)})
-    fig, axes = _subplots(len(panels), 6.0, 5.0, style="white")
+    fig, axes = panel_axes(fig, len(panels), 6.0, 5.0, style="white")
     for ax, (model, dataset) in zip(axes, panels, strict=True):
         boundary_heatmap(df, dataset, metric, relative_to_vanilla, ax=ax, model=model)
     fig.tight_layout()
@@ -336,25 +298,29 @@ def _setting_curves(
     check_metric(rows, metric)
     settings = sorted({(float(a), float(b)) for a, b in zip(rows[cols[0]], rows[cols[1]], strict=True)})
     position = {s: i for i, s in enumerate(settings)}
-    import seaborn as sns
-
-    ax = _new_ax(ax)
-    datasets = sorted(rows["dataset"].unique())
-    colors = sns.color_palette("deep", len(datasets))
-    for color, name in zip(colors, datasets, strict=True):
+    curves = []  # (dataset, x, y, vanilla level or None): computed first, so that an error draws nothing
+    for name in sorted(rows["dataset"].unique()):
         group = rows[rows["dataset"] == name]
         means = group.groupby(list(cols))[metric].mean().dropna()
         x = [position[(float(a), float(b))] for a, b in means.index]
         y = means.to_numpy()
         if relative_to_vanilla:
             y = y - _vanilla_value(df, model, name, group, metric)
-        ax.plot(x, y, marker="o", color=color, label=name)
+        level = None
         if vanilla and not relative_to_vanilla:
             base = pick_cell(vanilla_rows(df, model, name, like=group), ("eval",), f"vanilla on {name!r}")
             if base is not None and base[metric].notna().any():
-                ax.axhline(float(base[metric].mean()), color=color, linestyle=":", label=f"{name} vanilla")
+                level = float(base[metric].mean())
+        curves.append((name, x, y, level))
+    import seaborn as sns
+
+    ax = current_axes(ax, style="whitegrid")
+    for color, (name, x, y, level) in zip(sns.color_palette("deep", len(curves)), curves, strict=True):
+        ax.plot(x, y, marker="o", color=color, label=name)
+        if level is not None:
+            ax.axhline(level, color=color, linestyle=":", label=f"{name} vanilla")
     if relative_to_vanilla and vanilla:
-        ax.axhline(0.0, color="0.4", linestyle=":", label="vanilla")
+        ax.axhline(0.0, color=PALETTE["vanilla"], linestyle=":", label="vanilla")
     _settings_axis(ax, settings, cols)
     ax.set_ylabel(f"{metric} - vanilla" if relative_to_vanilla else metric)
     fixed = _fixed_text(rows, cols)
@@ -442,10 +408,10 @@ def head_counts(
     settings = sorted({(float(a), float(b)) for a, b in zip(rows[cols[0]], rows[cols[1]], strict=True)})
     position = {s: i for i, s in enumerate(settings)}
     rng = np.random.default_rng(0)
-    ax = _new_ax(ax)
+    ax = current_axes(ax, style="whitegrid")
     style = {
-        "n_perception": (-0.12, PERCEPTION_COLOR, "perception"),
-        "n_reasoning": (0.12, REASONING_COLOR, "reasoning"),
+        "n_perception": (-0.12, PALETTE["perception"], "perception"),
+        "n_reasoning": (0.12, PALETTE["reasoning"], "reasoning"),
     }
     for col in counts:
         offset, color, name = style[col]
@@ -470,14 +436,18 @@ def head_counts(
     return ax
 
 
-def figure5(summaries: pd.DataFrame, metric: str = "accuracy", model: str | None = None) -> Figure:
-    """Figure 5: :func:`gain_curves`, :func:`threshold_curves` and :func:`head_counts` side by side.
+def figure5(
+    summaries: pd.DataFrame, metric: str = "accuracy", model: str | None = None, fig: Figure | None = None
+) -> Figure:
+    """Figure 5: :func:`gain_curves`, :func:`threshold_curves` and :func:`head_counts` side by side,
+    on ``fig`` (an empty Figure; default: a new one).
 
     A panel whose sweep has no runs shows the reason (and the command that produces them) instead;
-    a :class:`FacLensError` is raised only when no panel can be drawn.
+    a :class:`FacLensError` is raised only when no panel can be drawn (a new figure is closed then).
     """
     df = normalize(summaries, need=(metric,))
-    fig, axes = _subplots(3, 5.8, 4.6)
+    owned = fig is None
+    fig, axes = panel_axes(fig, 3, 5.8, 4.6)
     panels = (
         lambda ax: gain_curves(df, metric=metric, ax=ax, model=model),
         lambda ax: threshold_curves(df, metric=metric, ax=ax, model=model),
@@ -494,9 +464,10 @@ def figure5(summaries: pd.DataFrame, metric: str = "accuracy", model: str | None
             )
             ax.set_axis_off()
     if len(errors) == len(panels):
-        import matplotlib.pyplot as plt
+        if owned:
+            import matplotlib.pyplot as plt
 
-        plt.close(fig)
+            plt.close(fig)
         raise FacLensError("figure5 has nothing to draw: " + " | ".join(errors))
     fig.tight_layout()
     return fig
@@ -527,7 +498,7 @@ def ratio_trajectory(
             :class:`HeadRatios` also works).
         query: the query set the ratios were computed over (for the title; meta["query"]).
     """
-    arr = _array(per_sample, 3, "[n_samples, n_layers, n_heads]", "ratio_trajectory per_sample")
+    arr = as_array(per_sample, 3, "[n_samples, n_layers, n_heads]", "ratio_trajectory per_sample")
     n_layers = arr.shape[1]
     for name, value in (("l_perc", l_perc), ("l_reas", l_reas)):
         if value is not None and not 0 <= value <= n_layers - 1:
@@ -535,7 +506,7 @@ def ratio_trajectory(
                 f"{name}={value} is outside the map's layers: use a layer in [0, {n_layers - 1}]"
             )
     ratios = HeadRatios(torch.as_tensor(arr, dtype=torch.float32), query)
-    return plot_layer_trajectory(ratios, l_perc=l_perc, l_reas=l_reas, ax=_new_ax(ax))
+    return plot_layer_trajectory(ratios, l_perc=l_perc, l_reas=l_reas, ax=current_axes(ax, style="whitegrid"))
 
 
 def head_class_map(visual: Any, perception: Any, reasoning: Any, ax: Axes | None = None) -> Axes:
@@ -546,67 +517,10 @@ def head_class_map(visual: Any, perception: Any, reasoning: Any, ax: Axes | None
         visual: float [n_layers, n_heads] S_v (stored kind ``ratios``; a :class:`HeadRatios` also works).
         perception, reasoning: bool masks of the same shape (``HeadSelection.perception`` / ``.reasoning``).
     """
-    from matplotlib.patches import Patch
-
-    v = _array(visual, 2, "[n_layers, n_heads]", "head_class_map visual")
-    p = _mask(perception, v.shape, "perception")
-    r = _mask(reasoning, v.shape, "reasoning")
-    ax = plot_head_map(torch.as_tensor(v, dtype=torch.float32), ax=_new_ax(ax, style="white"))
-    n_p, n_r, n_other = int(p.sum()), int(r.sum()), int((~(p | r)).sum())
-    _outline(ax, torch.as_tensor(p), PERCEPTION_COLOR, f"perception ({n_p})")
-    _outline(ax, torch.as_tensor(r), REASONING_COLOR, f"reasoning ({n_r})")
-    handles = [
-        Patch(fill=False, edgecolor=PERCEPTION_COLOR, linewidth=2, label=f"perception ({n_p})"),
-        Patch(fill=False, edgecolor=REASONING_COLOR, linewidth=2, label=f"reasoning ({n_r})"),
-        Patch(fill=False, edgecolor="none", label=f"other ({n_other})"),
-    ]
-    ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.8)
+    v = as_array(visual, 2, "[n_layers, n_heads]", "head_class_map visual")
+    p = as_mask(perception, v.shape, "perception")
+    r = as_mask(reasoning, v.shape, "reasoning")
+    ax = plot_head_map(torch.as_tensor(v, dtype=torch.float32), ax=current_axes(ax, style="white"))
+    outline_classes(ax, torch.as_tensor(p), torch.as_tensor(r), other=True)
     ax.set_title("functional head classes")
     return ax
-
-
-def contribution_before_after(
-    before: Any, after: Any, title: str | None = None, absolute: bool = False
-) -> Figure:
-    """Appendix H: contribution maps before and after FAC (one colour scale for both) and their
-    difference after - before (diverging scale).
-
-    Args:
-        before, after: float [n_layers, n_heads] signed dL/dg (stored kind ``contribution``; negative =
-            amplifying the head lowers the loss of the target token).
-        absolute: show |dL/dg| (the paper's non-negative importance) instead of the signed values.
-    """
-    import seaborn as sns
-
-    b = _array(before, 2, "[n_layers, n_heads]", "contribution_before_after before")
-    a = _array(after, 2, "[n_layers, n_heads]", "contribution_before_after after")
-    if a.shape != b.shape:
-        raise FacLensError(
-            f"before {b.shape} and after {a.shape} must have the same [n_layers, n_heads] shape: "
-            "pass the two contribution maps of the same model and sample"
-        )
-    if absolute:
-        a, b = np.abs(a), np.abs(b)
-    label = "|dL/dg|" if absolute else "dL/dg"
-    fig, axes = _subplots(3, 5.2, 4.4, style="white")
-    if (a < 0).any() or (b < 0).any():
-        bound = float(max(np.abs(a).max(), np.abs(b).max())) or 1.0
-        scale: dict[str, Any] = {"cmap": "vlag", "vmin": -bound, "vmax": bound}
-    else:
-        scale = {"cmap": "rocket_r", "vmin": 0.0, "vmax": float(max(a.max(), b.max())) or 1.0}
-    for ax, values, name in ((axes[0], b, "before"), (axes[1], a, "after")):
-        sns.heatmap(values, ax=ax, cbar_kws={"label": label}, **scale)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_title(f"{name} ({label})")
-    plot_contribution(
-        torch.as_tensor(a - b, dtype=torch.float32),
-        ax=axes[2],
-        title="after - before",
-        signed=True,
-        label=f"{label} after - before",
-    )
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig

@@ -5,6 +5,9 @@ A method is a mode (``"none"``, ``"static"``, ``"dynamic"``) and, except for van
 ``reasoning_only`` (the Table 2 ablations, ``target`` of the config); ``strategy`` (Appendix B
 strategies B-D); else the mode (``static``: heads identified once from a recorded ratio map;
 ``dynamic``: the paper's per-pass identification).
+
+A method *label* (:data:`LABELS`: the CLI's ``--method``, the tables' rows) names one method without
+ambiguity: the name, or ``strategy-A`` .. ``strategy-D`` for the Appendix B strategies.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from typing import Any
 
 from ..config import FacConfig
 from ..errors import FacLensError
-from ..gains import Gains
+from ..gains import STRATEGIES, Gains
 from ..ratios import HeadRatios
 from ..selection import HeadSelection
 from .store import METHOD_KEYS
 
 MODES = ("none", "static", "dynamic")
 NAMES = ("vanilla", "static", "dynamic", "strategy", "perception_only", "reasoning_only")
+STRATEGY_LABELS = tuple(f"strategy-{s}" for s in STRATEGIES)
+#: Method labels in the paper's order (vanilla, static, dynamic, strategies, ablations).
+LABELS = ("vanilla", "static", "dynamic", *STRATEGY_LABELS, "perception_only", "reasoning_only")
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,7 @@ class Method:
         out: dict[str, Any] = dict.fromkeys(METHOD_KEYS)
         out.update(name=self.name, mode=self.mode)
         if self.config is not None:
-            config = asdict(self.config)
-            for key in ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query"):
-                out[key] = config[key]
-            out["strategy"] = self.config.strategy
-            out.update(beta=self.config.beta, target=self.config.target)
+            out.update(asdict(self.config))  # every FacConfig field
         selection = self.selection(ratios)
         if selection is not None:
             out["n_perception"] = selection.counts["perception"]
@@ -95,8 +97,7 @@ class Method:
         """Inverse of :meth:`to_dict` (head counts are ignored)."""
         if data.get("mode", "none") == "none":
             return cls()
-        fields = ("l_perc", "l_reas", "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "beta", "target")
-        kwargs = {k: data[k] for k in fields if data.get(k) is not None}
+        kwargs = {k: data[k] for k in FacConfig.field_names() if data.get(k) is not None}
         kwargs["strategy"] = data.get("strategy") or "A"
         return cls(data["mode"], FacConfig(**kwargs))
 
@@ -110,3 +111,24 @@ class Method:
             f"{self.name} l_perc={c.l_perc} l_reas={c.l_reas} tau={c.tau_perc:g}/{c.tau_reas:g} "
             f"g={c.g_perc:g}/{c.g_reas:g}{extra}"
         )
+
+
+def method_for(label: str, config: FacConfig | None, mode: str = "dynamic") -> Method:
+    """The method a label of :data:`LABELS` names, on ``config`` (ignored for vanilla).
+
+    ``static`` is static; the other labels run in ``mode``. ``perception_only`` / ``reasoning_only``
+    set the config's target, ``strategy-X`` its strategy.
+    """
+    if label == "vanilla":
+        return Method.vanilla()
+    if label not in LABELS:
+        hint = " (a bare 'strategy' names none of the four)" if label == "strategy" else ""
+        raise FacLensError(f"unknown method {label!r}{hint}: use one of {', '.join(LABELS)}")
+    if config is None:
+        raise FacLensError(f"method {label!r} needs a FacConfig")
+    if label in ("perception_only", "reasoning_only"):
+        config = config.replace(target=label.removesuffix("_only"))
+    elif label in STRATEGY_LABELS:
+        config = config.replace(strategy=label.removeprefix("strategy-"))
+    return Method("static" if label == "static" else mode, config)
+

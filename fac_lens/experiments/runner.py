@@ -108,7 +108,7 @@ class Experiment:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if self.preset:
             return FacConfig.preset(self.preset, **overrides)
-        if {"l_perc", "l_reas", "tau_perc", "tau_reas"} <= set(overrides):
+        if set(FacConfig.field_names(required=True)) <= set(overrides):
             return FacConfig(**{"g_perc": 1.16, "g_reas": 1.30, **overrides})
         boundaries = {k: overrides.pop(k) for k in ("l_perc", "l_reas") if k in overrides}
         config = calibrated_config(self.ratios(), **boundaries)

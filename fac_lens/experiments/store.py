@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import FacConfig
 from ..errors import FacLensError
 
 if TYPE_CHECKING:
@@ -66,20 +67,12 @@ RECORD_KEYS = (
     "code_version",
 )
 RUN_KEYS = ("run_id", "model", "dataset", "sweep", "method", "generation", "code_version", "created")
-METHOD_KEYS = (
-    "name",
-    "mode",
-    "strategy",
-    "l_perc",
-    "l_reas",
-    "tau_perc",
-    "tau_reas",
-    "g_perc",
-    "g_reas",
-    "query",
-    "n_perception",
-    "n_reasoning",
-)
+#: FacConfig fields kept in a run's method JSON only, not flattened into summaries() columns
+#: (schema version 1; ``target`` shows in ``name``).
+UNFLATTENED = ("beta", "target")
+#: FacConfig fields flattened into summaries() columns: ``strategy``, then the others in field order.
+CONFIG_KEYS = ("strategy", *(k for k in FacConfig.field_names() if k not in ("strategy", *UNFLATTENED)))
+METHOD_KEYS = ("name", "mode", *CONFIG_KEYS, "n_perception", "n_reasoning")
 GENERATION_KEYS = ("max_new_tokens", "batch_size", "seed")
 SUMMARY_KEYS = (
     "n",

@@ -21,30 +21,15 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import FacConfig
 from ..errors import FacLensError
+from .methods import LABELS
+from .store import CONFIG_KEYS
 
 #: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
-CONFIG = (
-    "name",
-    "mode",
-    "strategy",
-    "query",
-    "l_perc",
-    "l_reas",
-    "tau_perc",
-    "tau_reas",
-    "g_perc",
-    "g_reas",
-    "max_new_tokens",
-    "batch_size",
-)
+CONFIG = ("name", "mode", *CONFIG_KEYS, "max_new_tokens", "batch_size")
 NUMERIC = (
-    "l_perc",
-    "l_reas",
-    "tau_perc",
-    "tau_reas",
-    "g_perc",
-    "g_reas",
+    *(k for k in FacConfig.field_names(numeric=True) if k in CONFIG_KEYS),
     "n_perception",
     "n_reasoning",
     "n",
@@ -58,24 +43,17 @@ NUMERIC = (
     "seed",
 )
 METRICS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
-METHOD_ORDER = (
-    "vanilla",
-    "static",
-    "dynamic",
-    "strategy-A",
-    "strategy-B",
-    "strategy-C",
-    "strategy-D",
-    "perception_only",
-    "reasoning_only",
-)
+METHOD_ORDER = LABELS  # vanilla, static, dynamic, strategy-A .. strategy-D, the two ablations
 ABLATION_LABELS = {
     "vanilla": "vanilla",
     "perception_only": "w/o reasoning rescaling",
     "reasoning_only": "w/o perception rescaling",
 }
-PERCEPTION_FIELDS = ("l_perc", "tau_perc", "g_perc", "query", "max_new_tokens", "batch_size")
-REASONING_FIELDS = ("l_reas", "tau_reas", "g_reas", "query", "max_new_tokens", "batch_size")
+#: Settings a Table 2 full run shares with an ablation run: that class's fields (``*_perc`` /
+#: ``*_reas``), the query set and the generation settings.
+_SHARED_FIELDS = ("query", "max_new_tokens", "batch_size")
+PERCEPTION_FIELDS = (*(k for k in CONFIG_KEYS if k.endswith("_perc")), *_SHARED_FIELDS)
+REASONING_FIELDS = (*(k for k in CONFIG_KEYS if k.endswith("_reas")), *_SHARED_FIELDS)
 
 #: How to produce the runs a figure or table needs (named in the error messages).
 HOW = {

@@ -1,0 +1,27 @@
+"""The plotting primitives of fac_lens's views and figures, in one palette.
+
+Every plot takes ``ax=`` (default: the current Axes, ``plt.gca()``) and returns the Axes it drew on;
+multi-panel plots take ``fig=`` (default: a new figure) and return the Figure. Nothing here changes
+global matplotlib or seaborn state: wrap a call in ``with plt.rc_context(theme()):`` for the seaborn
+look. matplotlib and seaborn are imported on first use, not with fac_lens.
+"""
+
+from .arrays import as_array, as_mask
+from .canvas import current_axes, panel_axes
+from .contribution import contribution_before_after, plot_contribution
+from .heads import outline_classes, plot_head_map, plot_layer_trajectory
+from .style import PALETTE, theme
+
+__all__ = [
+    "PALETTE",
+    "as_array",
+    "as_mask",
+    "contribution_before_after",
+    "current_axes",
+    "outline_classes",
+    "panel_axes",
+    "plot_contribution",
+    "plot_head_map",
+    "plot_layer_trajectory",
+    "theme",
+]

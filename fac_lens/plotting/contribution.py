@@ -1,0 +1,107 @@
+"""Contribution maps: one map, and the before/after comparison of Appendix H."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..contribution import ContributionMap
+from ..errors import FacLensError
+from .arrays import as_array
+from .canvas import current_axes, panel_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def plot_contribution(
+    contribution: ContributionMap | torch.Tensor,
+    normalization: str = "layer",
+    ax: Axes | None = None,
+    title: str | None = None,
+    signed: bool = False,
+    label: str | None = None,
+) -> Axes:
+    """Heat map of a contribution map (normalised importance, or the signed gradients), or of
+    any [n_layers, n_heads] tensor such as a before/after difference (diverging colours).
+
+    ``ax``: the Axes to draw on (default: the current Axes).
+    """
+    import seaborn as sns
+
+    if isinstance(contribution, ContributionMap):
+        values = contribution.signed if signed else contribution.normalized(normalization)
+    else:
+        values = torch.as_tensor(contribution)
+    ax = current_axes(ax)
+    if signed or bool((values < 0).any()):
+        bound = float(values.abs().max()) or 1.0
+        sns.heatmap(
+            values.numpy(), ax=ax, cmap="vlag", vmin=-bound, vmax=bound, cbar_kws={"label": label or "dL/dg"}
+        )
+    else:
+        sns.heatmap(
+            values.numpy(),
+            ax=ax,
+            cmap="rocket_r",
+            vmin=0,
+            cbar_kws={"label": f"importance ({normalization})"},
+        )
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title or "contribution map")
+    return ax
+
+
+def contribution_before_after(
+    before: Any, after: Any, title: str | None = None, absolute: bool = False, fig: Figure | None = None
+) -> Figure:
+    """Appendix H: contribution maps before and after FAC (one colour scale for both) and their
+    difference after - before (diverging scale), as three panels.
+
+    Args:
+        before, after: float [n_layers, n_heads] signed dL/dg (stored kind ``contribution``; negative =
+            amplifying the head lowers the loss of the target token).
+        absolute: show |dL/dg| (the paper's non-negative importance) instead of the signed values.
+        fig: an empty Figure to draw into (default: a new one sized for the three panels).
+
+    Returns:
+        The Figure.
+    """
+    import seaborn as sns
+
+    b = as_array(before, 2, "[n_layers, n_heads]", "contribution_before_after before")
+    a = as_array(after, 2, "[n_layers, n_heads]", "contribution_before_after after")
+    if a.shape != b.shape:
+        raise FacLensError(
+            f"before {b.shape} and after {a.shape} must have the same [n_layers, n_heads] shape: "
+            "pass the two contribution maps of the same model and sample"
+        )
+    if absolute:
+        a, b = np.abs(a), np.abs(b)
+    label = "|dL/dg|" if absolute else "dL/dg"
+    fig, axes = panel_axes(fig, 3, 5.2, 4.4, style="white")
+    if (a < 0).any() or (b < 0).any():
+        bound = float(max(np.abs(a).max(), np.abs(b).max())) or 1.0
+        scale: dict[str, Any] = {"cmap": "vlag", "vmin": -bound, "vmax": bound}
+    else:
+        scale = {"cmap": "rocket_r", "vmin": 0.0, "vmax": float(max(a.max(), b.max())) or 1.0}
+    for ax, values, name in ((axes[0], b, "before"), (axes[1], a, "after")):
+        sns.heatmap(values, ax=ax, cbar_kws={"label": label}, **scale)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{name} ({label})")
+    plot_contribution(
+        torch.as_tensor(a - b, dtype=torch.float32),
+        ax=axes[2],
+        title="after - before",
+        signed=True,
+        label=f"{label} after - before",
+    )
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
