@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..architectures.qwen_vl_processor import QwenVLProcessor
 from ..data.synthetic import IMAGE_SIZE, make_sample, vocabulary
+from . import paths
 
 SPECIAL = [
     "<pad>",
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("data/models/fac-tiny"), help="where to save the model"
+        "--out", type=Path, default=paths.fac_tiny(), help="where to save the model (default: the embedded one)"
     )
     parser.add_argument("--steps", type=int, default=7000, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -22,6 +22,7 @@ from ...data.pope import VARIANTS, pope_samples
 from ...experiments.methods import Method
 from ...experiments.runner import Experiment
 from ...selection import identify_heads
+from .. import paths
 
 
 def pope_breakdown(records: list[dict]) -> dict[str, dict[str, float]]:
@@ -46,14 +47,16 @@ def pope_breakdown(records: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def run_study(
-    model: str | Path = "data/models/fac-smol",
+    model: str | Path | None = None,
     n_test: int = 96,
     n_pope_scenes: int = 32,
     store: str | Path = "results/fac_smol.sqlite",
     batch_size: int = 8,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the study (resuming from the store) and write ``<model>/study.json``."""
+    """Run the study (resuming from the store) and write ``<model>/study.json`` (default model:
+    the embedded fac-smol folder)."""
+    model = model if model is not None else paths.fac_smol()
     exp = Experiment.open(
         model, "synthetic", store, limit=n_test, batch_size=batch_size, max_new_tokens=48, progress=progress
     )
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="data/models/fac-smol")
+    parser.add_argument("--model", default=None, help="the fac-smol folder (default: the embedded one)")
     parser.add_argument("--test", type=int, default=96, help="test-split samples (kinds cycle)")
     parser.add_argument(
         "--pope-scenes", type=int, default=32, help="test scenes for the POPE probes (6 each)"

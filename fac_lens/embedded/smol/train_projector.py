@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...data.synthetic import make_sample
+from .. import paths
 from ..train_tiny import LossLog, learning_rate
 from .assemble import LAYOUT, MARKER, PROJECTOR_FILE, assemble
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("data/models/fac-smol"), help="the fac-smol folder to write"
+        "--out", type=Path, default=paths.fac_smol(), help="the fac-smol folder to write (default: the embedded one)"
     )
     parser.add_argument("--steps", type=int, default=600, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=8)
