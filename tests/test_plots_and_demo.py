@@ -35,12 +35,13 @@ PLOTS = {
 
 @pytest.mark.parametrize("name", sorted(PLOTS))
 def test_plots_draw_on_the_given_axes_else_the_current_one(name):
+    others = plt.get_fignums()  # figures earlier tests left open
     fig, (given, current) = plt.subplots(1, 2)
     assert PLOTS[name](ax=given) is given and given.has_data()
     plt.sca(current)
     assert not current.has_data()
     assert PLOTS[name]() is current and current.has_data()
-    assert plt.get_fignums() == [fig.number]  # no figure of its own
+    assert plt.get_fignums() == [*others, fig.number]  # no figure of its own
     plt.close(fig)
 
 
@@ -58,16 +59,17 @@ def test_one_palette_for_perception_and_reasoning():
 
 
 def test_before_after_draws_into_the_given_figure():
+    others = plt.get_fignums()
     fig = plt.figure()
     before, after = np.ones((5, 4)), np.zeros((5, 4))
     assert contribution_before_after(before, after, fig=fig) is fig
     assert len([ax for ax in fig.axes if ax.get_xlabel() == "head"]) == 3
-    assert plt.get_fignums() == [fig.number]
+    assert plt.get_fignums() == [*others, fig.number]
     plt.close(fig)
 
 
 def test_the_loss_figure_of_the_model_card_changes_no_global_state(tmp_path):
-    from fac_lens.tiny_card import _loss_figure
+    from fac_lens.embedded.tiny_card import _loss_figure
 
     (tmp_path / "training_log.csv").write_text("step,smoothed_loss\n0,2.0\n1,1.5\n2,1.2\n")
     rc, figures = dict(matplotlib.rcParams), plt.get_fignums()
