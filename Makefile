@@ -15,11 +15,11 @@ export TRANSFORMERS_OFFLINE := 1
 setup: $(VENV)/.installed
 
 # The locked set: every package (direct and transitive) at the version the whole suite passed on.
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml requirements/lock.txt
 	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -r $(LOCK)
+	$(PIP) install -q -r requirements/lock.txt
 	$(PIP) install -q --no-deps -e .
 	$(PIP) check
 	touch $@
