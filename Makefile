@@ -46,7 +46,7 @@ lock:  ## re-resolve the newest allowed versions and write them to requirements/
 check-releases: setup  ## newest releases of transformers / transformer-lens vs the lock and the allowed range
 	$(PY) tools/check_releases.py
 
-setup-browser: setup  ## Debian's chromium for tests/test_browser.py (no Playwright browser download)
+setup-browser: setup  ## Debian's chromium for tests/views/test_browser.py (no Playwright browser download)
 	bash tools/install_chromium.sh
 
 demo: setup

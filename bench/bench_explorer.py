@@ -17,16 +17,17 @@ matplotlib.use("Agg")
 import fac_lens as fl  # noqa: E402
 from bench.common import record  # noqa: E402
 from fac_lens.data.synthetic import load_split  # noqa: E402
+from fac_lens.embedded import paths  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="data/models/fac-tiny")
+    parser.add_argument("--model", default="fac-tiny")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--moves", type=int, default=20)
     args = parser.parse_args()
     model = fl.load(args.model)
-    samples = list(load_split("data/synthetic/test/test.jsonl"))[: args.samples]
+    samples = list(load_split(paths.synthetic_test()))[: args.samples]
     start = time.perf_counter()
     panel = fl.explorer(model, samples, progress=False)
     open_seconds = time.perf_counter() - start

@@ -46,7 +46,7 @@ def single(pair):
 
 # ------------------------------------------------------------------ the supported-models matrix
 # Every test marked ``contract(part)`` and parametrized over ``arch`` reports its outcome here;
-# tests/test_supported_models.py (run last) compares the README's matrix with what this session
+# tests/core/test_supported_models.py (run last) compares the README's matrix with what this session
 # produced, and ``tools/supported_models.py`` writes the matrix (env FAC_LENS_CONTRACT_JSON: where
 # the outcomes are saved at the end of the session).
 CONTRACT_RESULTS = pytest.StashKey[dict]()

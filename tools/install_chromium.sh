@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's chromium for the real-browser test (tests/test_browser.py), which drives it through
+# Install Debian's chromium for the real-browser test (tests/views/test_browser.py), which drives it through
 # Playwright's executable_path: Playwright's own browser download (a CDN) is not reachable from here.
 # Idempotent: does nothing when chromium is already on PATH. Exit 0 when chromium is present afterwards.
 set -u

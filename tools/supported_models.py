@@ -6,7 +6,7 @@
 
 Rows are the architectures registered in ``fac_lens/architectures/__init__.py``; a cell is the
 outcome of every test marked ``contract(<part>)`` for that architecture (tests/conftest.py records
-them; ``tests/test_supported_models.py`` fails when the README differs from a full test run).
+them; ``tests/core/test_supported_models.py`` fails when the README differs from a full test run).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ README = ROOT / "README.md"
 START, END = "<!-- supported-models:start -->", "<!-- supported-models:end -->"
 PARTS = ("ratios", "identification", "static", "dynamic", "contribution", "generation")
 CONTRACT_TESTS = [
-    "tests/test_ratios.py",
-    "tests/test_rescale.py",
-    "tests/test_contribution.py",
-    "tests/test_generation.py",
+    "tests/core/test_ratios.py",
+    "tests/core/test_rescale.py",
+    "tests/core/test_contribution.py",
+    "tests/core/test_generation.py",
 ]
 PASS, FAIL, UNTESTED = "✓", "✗", "—"
 

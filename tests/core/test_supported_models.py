@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import BUILDERS, CONTRACT_RESULTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_tool():

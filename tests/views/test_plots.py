@@ -1,5 +1,5 @@
 """Plots draw on the given Axes (else the current one) and return it, in one palette, changing no
-global state; the demo (the README's main job) runs end to end."""
+global state."""
 
 import matplotlib
 
@@ -68,16 +68,6 @@ def test_before_after_draws_into_the_given_figure():
     plt.close(fig)
 
 
-def test_the_loss_figure_of_the_model_card_changes_no_global_state(tmp_path):
-    from fac_lens.embedded.tiny_card import _loss_figure
-
-    (tmp_path / "training_log.csv").write_text("step,smoothed_loss\n0,2.0\n1,1.5\n2,1.2\n")
-    rc, figures = dict(matplotlib.rcParams), plt.get_fignums()
-    _loss_figure(tmp_path)
-    assert (tmp_path / "training_loss.png").stat().st_size > 1000
-    assert dict(matplotlib.rcParams) == rc and plt.get_fignums() == figures
-
-
 def test_head_map_outlines_each_identified_head():
     visual = torch.rand(6, 4, generator=torch.Generator().manual_seed(0))
     sel = fl.identify_heads(visual, l_perc=2, l_reas=3, tau_perc=0.6, tau_reas=0.3)
@@ -100,22 +90,3 @@ def test_trajectory_and_contribution_plots_return_their_axes():
     assert {line.get_xdata()[0] for line in a.lines[1:]} == {1, 3}
     assert plot_contribution(torch.rand(5, 4) - 0.5, ax=b) is b
     plt.close(fig)
-
-
-def test_demo_runs_on_fac_tiny_and_writes_its_figure(tmp_path):
-    from fac_lens.embedded.demo import main
-
-    out = tmp_path / "demo.png"
-    rc = dict(matplotlib.rcParams)
-    summary = main(["--out", str(out), "--samples", "16"])
-    assert out.exists() and out.stat().st_size > 10_000
-    assert dict(matplotlib.rcParams) == rc  # the theme is drawn inside rc_context
-    assert summary["heads"]["total"] == 24  # fac-tiny: 6 layers x 4 heads
-    assert len(summary["layer_visual_ratio"]) == 6
-    assert 0.0 <= summary["vanilla"]["accuracy"] <= 1.0 and set(summary["fac"]["per_kind"]) == {
-        "attribute",
-        "count",
-        "exist",
-        "two_step",
-    }
-    assert summary["case"]["vanilla_trace"].startswith("<think>")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "01_explore_heads.ipynb"
 ARTIFACTS = REPO / "tests" / "artifacts"
 INSTALL_SCRIPT = REPO / "tools" / "install_chromium.sh"

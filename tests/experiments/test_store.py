@@ -24,7 +24,7 @@ from fac_lens.errors import FacLensError
 from fac_lens.experiments import store as store_mod
 from fac_lens.experiments.store import SCHEMA_VERSION, ResultStore, run_id_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # The spec's summaries() columns, written out here so that the test checks the spec, not the module.
 SPEC_SUMMARY_COLUMNS = [
