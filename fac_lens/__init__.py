@@ -33,6 +33,7 @@ from .loading import load
 from .ratios import HeadRatios, attention_ratios
 from .rescale import RescaleHandle, rescale
 from .selection import HeadSelection, identify_heads
+from .teacher_forcing import teacher_forcing
 
 __all__ = [
     "STRATEGIES",
@@ -60,5 +61,6 @@ __all__ = [
     "load",
     "rescale",
     "supported_architectures",
+    "teacher_forcing",
 ]
 __version__ = "0.1.0"

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from .config import FacConfig
 from .contribution import ContributionMap, contribution_map
 from .errors import FacLensError
 from .gains import Gains
-from .generation import generate
+from .generation import GenerationResult, generate
 from .lens_model import LensModel
 from .rescale import rescale
 
@@ -27,6 +29,12 @@ class CaseStudy:
         before, after: contribution maps of that token on the vanilla trace, without and with
             rescaling (the same token sequence, so the maps are comparable).
         vanilla_tokens, fac_tokens: the generated tokens as text (special tokens left out).
+        fac_answer_token: the token of the rescaled trace that ``after_own`` explains (its answer,
+            or the same generated index as ``answer_token``).
+        after_own: the rescaled model's map of that token on its own trace.
+
+    Under dynamic rescaling every map gets the gains generation used at each position (the
+    prefill's over the prompt, each decoding step's over its own token: :func:`teacher_forcing`).
     """
 
     question: str
@@ -37,6 +45,8 @@ class CaseStudy:
     after: ContributionMap
     vanilla_tokens: tuple[str, ...] = ()
     fac_tokens: tuple[str, ...] = ()
+    fac_answer_token: str | None = None
+    after_own: ContributionMap | None = None
 
     @property
     def first_difference(self) -> int | None:
@@ -50,9 +60,11 @@ class CaseStudy:
             "vanilla_trace": self.vanilla_trace,
             "fac_trace": self.fac_trace,
             "answer_token": self.answer_token,
+            "fac_answer_token": self.fac_answer_token,
             "first_difference": self.first_difference,
             "top_heads_vanilla": self.before.ranking(top=3),
             "top_heads_fac": self.after.ranking(top=3),
+            "top_heads_fac_own_trace": None if self.after_own is None else self.after_own.ranking(top=3),
         }
 
 
@@ -73,7 +85,7 @@ def case_study(
     max_new_tokens: int = 48,
     token: int | None = None,
 ) -> CaseStudy:
-    """Generate with and without ``fac``; contribution maps of one token of the vanilla trace.
+    """Generate with and without ``fac``; contribution maps of one token of each trace.
 
     Args:
         token: index of the generated token whose maps are taken (e.g. the first wrong one);
@@ -83,33 +95,62 @@ def case_study(
     inputs = model.prepare(image, question)
     vanilla = generate(model, inputs, max_new_tokens=max_new_tokens)
     rescaled = generate(model, inputs, max_new_tokens=max_new_tokens, fac=fac)
-    ids = vanilla.sequences
-    sequence = {k: v for k, v in inputs.items() if k != "mm_token_type_ids"}
-    sequence["input_ids"] = ids
-    sequence["attention_mask"] = ids.new_ones(ids.shape)
-    tokens = model.tokenizer.convert_ids_to_tokens(ids[0])
-    generated = range(vanilla.prompt_length, len(tokens))
-    ends = [i for i in generated if tokens[i] == "</think>"]
-    answer_position = min(ends[-1] + 1, len(tokens) - 1) if ends else len(tokens) - 1
-    if token is not None:
-        if not 0 <= token < len(tokens) - vanilla.prompt_length:
-            raise FacLensError(
-                f"token={token} is outside the generated trace (0..{len(tokens) - vanilla.prompt_length - 1})"
-            )
-        answer_position = vanilla.prompt_length + token
-    before = contribution_map(model, sequence, target=None, position=answer_position - 1)
+    vanilla_position, vanilla_tokens = _scored_token(model, vanilla, token)
+    fac_position, fac_tokens = _scored_token(
+        model, rescaled, token if token is not None else None, strict=False
+    )
+    on_vanilla = _sequence(inputs, vanilla.sequences)
+    on_rescaled = _sequence(inputs, rescaled.sequences)
+    before = contribution_map(
+        model, on_vanilla, position=vanilla_position - 1, prompt_length=vanilla.prompt_length
+    )
     with rescale(model, fac):
-        after = contribution_map(model, sequence, target=None, position=answer_position - 1)
+        after = contribution_map(
+            model, on_vanilla, position=vanilla_position - 1, prompt_length=vanilla.prompt_length
+        )
+        after_own = contribution_map(
+            model, on_rescaled, position=fac_position - 1, prompt_length=rescaled.prompt_length
+        )
     return CaseStudy(
         question,
         vanilla.text[0],
         rescaled.text[0],
-        tokens[answer_position],
+        vanilla_tokens[vanilla_position],
         before,
         after,
         _token_texts(model, vanilla.new_tokens[0]),
         _token_texts(model, rescaled.new_tokens[0]),
+        fac_answer_token=fac_tokens[fac_position],
+        after_own=after_own,
     )
+
+
+def _sequence(inputs: dict[str, Any], ids: torch.Tensor) -> dict[str, Any]:
+    """The prompt's inputs with ``input_ids`` replaced by prompt + trace ([1, N]), fully attended."""
+    sequence = {k: v for k, v in inputs.items() if k != "mm_token_type_ids"}
+    sequence["input_ids"] = ids
+    sequence["attention_mask"] = ids.new_ones(ids.shape)
+    return sequence
+
+
+def _scored_token(
+    model: LensModel, result: GenerationResult, token: int | None, strict: bool = True
+) -> tuple[int, list[str]]:
+    """(position in the sequence of the token whose map is taken, the sequence's tokens).
+
+    ``token`` indexes the generated tokens; None: the answer after the last ``</think>``. With
+    ``strict=False`` an index past the end falls back to the last generated token.
+    """
+    tokens = model.tokenizer.convert_ids_to_tokens(result.sequences[0])
+    start, n_generated = result.prompt_length, len(tokens) - result.prompt_length
+    if token is not None:
+        if 0 <= token < n_generated:
+            return start + token, tokens
+        if strict:
+            raise FacLensError(f"token={token} is outside the generated trace (0..{n_generated - 1})")
+        return len(tokens) - 1, tokens
+    ends = [i for i in range(start, len(tokens)) if tokens[i] == "</think>"]
+    return (min(ends[-1] + 1, len(tokens) - 1) if ends else len(tokens) - 1), tokens
 
 
 def _token_texts(model: LensModel, ids) -> tuple[str, ...]:

@@ -84,7 +84,9 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--g-perc", type=float, help="gain of perception heads")
     group.add_argument("--g-reas", type=float, help="gain of reasoning heads")
     group.add_argument(
-        "--query", choices=("last", "all", "text", "token"), help="dynamic query set (default last)"
+        "--query",
+        choices=("last", "all", "text", "token"),
+        help="dynamic query set (default all: eq. 4; last: the later version's i*)",
     )
     group.add_argument(
         "--mode",

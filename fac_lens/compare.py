@@ -2,7 +2,7 @@
 
 cmp = fl.compare(model, sample, fac=config)   # or fl.compare(model, image, question, fac=config)
 cmp                                            # in a notebook: the two traces, differences marked
-cmp.figure()                                   # contribution maps vanilla | rescaled | difference
+cmp.figure()                                   # maps: vanilla | rescaled | difference | rescaled own trace
 """
 
 from __future__ import annotations
@@ -77,17 +77,21 @@ class Comparison:
         return self.html()
 
     def figure(self, absolute: bool = False, fig: Any = None) -> Any:
-        """Contribution maps of the answer token: vanilla, rescaled, and their difference (on ``fig``,
+        """Contribution maps of the answer token on the vanilla trace (vanilla, rescaled, their
+        difference) and the rescaled model's map of its own answer on its own trace (on ``fig``,
         an empty Figure, else a new one); returns the Figure."""
         from .plotting import contribution_before_after
 
-        title = f"contribution to {self.case.answer_token!r}"
+        case = self.case
+        own = None if case.after_own is None else case.after_own.signed.numpy()
         return contribution_before_after(
-            self.case.before.signed.numpy(),
-            self.case.after.signed.numpy(),
-            title=title,
+            case.before.signed.numpy(),
+            case.after.signed.numpy(),
+            title=f"contribution to {case.answer_token!r} (vanilla trace)",
             absolute=absolute,
             fig=fig,
+            after_own=own,
+            own_title=f"rescaled, own trace: {case.fac_answer_token!r}",
         )
 
 

@@ -40,9 +40,11 @@ class FacConfig:
         strategy: Appendix B strategy ``"A"`` (paper), ``"B"``, ``"C"``, ``"D"``.
         beta: attenuation factor for strategies B-D (the paper gives no value).
         target: ``"both"``, or ``"perception"`` / ``"reasoning"`` for one-class ablations.
-        query: query set of the dynamic mode's per-pass identification: ``"last"`` (the paper's
-            single query i*), ``"all"``, ``"text"``, or ``"token"`` (every position decides its own
-            gains from its own attention row).
+        query: query set of the dynamic mode's per-pass identification: ``"all"`` (default: the
+            paper's eq. 4, "unless otherwise noted, the entire sequence"), ``"last"`` (the single
+            query i* of the paper's later version), ``"text"``, or ``"token"`` (every position
+            decides its own gains from its own attention row). In a decoding step the pass holds
+            one new token, so every set is that token's row.
     """
 
     l_perc: int
@@ -54,7 +56,7 @@ class FacConfig:
     strategy: str = "A"
     beta: float = 0.8
     target: str = "both"
-    query: str = "last"
+    query: str = "all"
 
     def __post_init__(self) -> None:
         check_gain("g_perc", self.g_perc)

@@ -14,6 +14,7 @@ from .approx import AllClose
 from .errors import FacLensError
 from .head_hooks import head_scaling
 from .lens_model import LensModel
+from .teacher_forcing import teacher_forcing
 
 NORMALIZATIONS = ("layer", "global")
 
@@ -73,10 +74,15 @@ def contribution_map(
     target: int | Sequence[int] | None = None,
     position: int | Sequence[int] | slice = -1,
     progress: bool = True,
+    prompt_length: int | None = None,
 ) -> ContributionMap:
     """Gates ``g = 1`` on every head's output (the ``o_proj`` input, ``hook_z``); read ``dL/dg``.
 
-    Works inside a ``fl.rescale`` block, so before/after maps come from the same code.
+    Works inside a ``fl.rescale`` block, so before/after maps come from the same code. Maps are
+    causal: the map at a position never depends on tokens after it. Under dynamic rescaling the
+    positions before ``prompt_length`` share one identification over the prompt (the prefill's)
+    and every later position is identified from its own attention row (its decoding step's), so
+    a generated trace is scored with the gains generation used (:func:`teacher_forcing`).
 
     Args:
         model: a loaded :class:`LensModel`.
@@ -86,6 +92,9 @@ def contribution_map(
         position: the position(s) whose logits predict the target(s); negative values count from
             the end; a slice selects a span.
         progress: show a bar when scoring several targets.
+        prompt_length: where the generated trace begins (``GenerationResult.prompt_length``);
+            default: just after the first scored position. At most that, so that no scored
+            position depends on later tokens. Used by dynamic rescaling only.
     """
     inputs = model.normalize(inputs, require_image=False)
     ids = inputs["input_ids"]
@@ -96,6 +105,7 @@ def contribution_map(
     n_tokens = ids.shape[1]
     positions = _positions(position, n_tokens)
     targets = _targets(target, positions, ids[0], n_tokens, int(model.spec.text_config(model.hf).vocab_size))
+    trace_from = _trace_start(prompt_length, positions)
     gate_dtype = torch.promote_types(model.dtype, torch.float32)
     gates = torch.ones(
         model.n_layers, model.n_heads, dtype=gate_dtype, device=model.device, requires_grad=True
@@ -108,6 +118,7 @@ def contribution_map(
             _frozen_parameters(model.hf),
             model.fast_path(),
             head_scaling(model, gates.__getitem__),
+            teacher_forcing(trace_from),
         ):
             # only the scored positions go through lm_head (a 152k vocabulary costs a layer's worth)
             scored = model.hf(**inputs, use_cache=False, logits_to_keep=index).logits[0]  # [T, V]
@@ -158,6 +169,24 @@ def _positions(position: int | Sequence[int] | slice, n_tokens: int) -> list[int
     if not out:
         raise FacLensError("the position selection is empty")
     return out
+
+
+def _trace_start(prompt_length: int | None, positions: list[int]) -> int:
+    """Where the trace begins: ``prompt_length``, checked to keep every scored position causal."""
+    earliest = min(positions) + 1
+    if prompt_length is None:
+        return earliest
+    if (
+        isinstance(prompt_length, bool)
+        or not isinstance(prompt_length, int)
+        or not 1 <= prompt_length <= earliest
+    ):
+        raise FacLensError(
+            f"prompt_length={prompt_length!r} must be an int in [1, {earliest}]: the first scored "
+            f"position is {earliest - 1}, and a longer prompt would let its map depend on the tokens "
+            "after it. Score positions inside the trace, or pass the generation's prompt_length"
+        )
+    return prompt_length
 
 
 def _targets(target, positions: list[int], ids: torch.Tensor, n_tokens: int, vocab_size: int) -> list[int]:

@@ -37,6 +37,13 @@ class ImageKeyTracker:
         self._past = None
         self._keys = None
 
+    @property
+    def past(self) -> int:
+        """Cached positions before this pass (known once a layer's attention has run)."""
+        if self._past is None:
+            raise RuntimeError("past is known only after the pass's first attention call")
+        return self._past
+
     def keys(self, layer: int, n_keys: int, n_query: int, sliding_window: int | None) -> torch.Tensor:
         """[B, n_keys] 1.0 where the keys this layer's attention received are image tokens.
 

@@ -20,7 +20,7 @@ def query_mask(
 
     Args:
         query: ``"all"`` (every non-padding position, paper eq. 4), ``"last"`` (the last
-            non-padding position: the single query i* of the paper's implementation), ``"text"``
+            non-padding position: the single query i* of the paper's later version), ``"text"``
             (non-image, non-padding positions), or a boolean [B, N] tensor.
         input_ids: [B, N].
         attention_mask: [B, N] with 1 on real tokens, or None.

@@ -17,6 +17,7 @@ from .image_keys import ImageKeyTracker
 from .lens_model import LensModel
 from .queries import query_mask
 from .selection import HeadSelection, classify, identify_heads
+from .teacher_forcing import trace_start
 
 
 @dataclass
@@ -99,7 +100,9 @@ class _DynamicState:
         self.config = config
         self.handle = handle
         self.image_keys = ImageKeyTracker(model.image_token_id)
-        self.query_rows: torch.Tensor | None = None  # [B, Q] float weights, None for "token"
+        self.ids: torch.Tensor | None = None  # [B, Q] this pass's tokens
+        self.mask: torch.Tensor | None = None  # [B, Q] their attention mask, if any
+        self.layout: tuple[torch.Tensor | None, int] | None = None  # see _pass_layout
         self.pending: dict[int, torch.Tensor] = {}
         self.current: torch.Tensor | None = None
 
@@ -116,17 +119,36 @@ class _DynamicState:
                 "inputs_embeds only"
             )
         self.image_keys.start_pass(ids, has_pixels=kwargs.get("pixel_values") is not None)
-        n_query = ids.shape[1]
         mask = kwargs.get("attention_mask")
-        mask = mask[:, -n_query:] if mask is not None and mask.dim() == 2 else None
-        if self.config.query == "token":
-            self.query_rows = None
-        else:
-            selected = query_mask(self.config.query, ids, mask, self.model.image_token_id).float()
-            self.query_rows = selected / selected.sum(1, keepdim=True)
+        self.ids = ids
+        self.mask = mask[:, -ids.shape[1] :] if mask is not None and mask.dim() == 2 else None
+        self.layout = None
         self.pending.clear()
         self.current = torch.zeros(ids.shape[0], self.model.n_layers, self.model.n_heads, device=ids.device)
         self.handle._passes.append(self.current)
+
+    def _pass_layout(self) -> tuple[torch.Tensor | None, int]:
+        """(query weights [B, P] over the pass's prompt positions, or None when every position
+        decides alone; P, the index in this pass where generated positions begin).
+
+        Without :func:`~fac_lens.teacher_forcing.teacher_forcing` the whole pass is a prompt (a
+        prefill, or a decoding step's one new token). Known at the pass's first attention call.
+        """
+        if self.layout is None:
+            n_query, past, start = self.ids.shape[1], self.image_keys.past, trace_start()
+            if start is not None and 0 < past < start:
+                raise FacLensError(
+                    f"teacher forcing with prompt_length={start}, but {past} positions were cached "
+                    "before this pass: run the prompt and the trace in one forward from an empty cache"
+                )
+            split = n_query if start is None else min(max(start - past, 0), n_query)
+            rows = None
+            if self.config.query != "token" and split > 0:
+                mask = None if self.mask is None else self.mask[:, :split]
+                selected = query_mask(self.config.query, self.ids[:, :split], mask, self.model.image_token_id)
+                rows = selected.float() / selected.sum(1, keepdim=True)
+            self.layout = (rows, split)
+        return self.layout
 
     def make_probe(self, layer: int):
         config = self.config
@@ -135,16 +157,20 @@ class _DynamicState:
         def probe(module, query, key, attention_mask, scaling) -> None:
             window = getattr(module, "sliding_window", None)  # Gemma 3: only the latest keys
             key_is_image = self.image_keys.keys(layer, key.shape[2], query.shape[2], window)  # [B, K]
-            if self.query_rows is None:  # "token": each position decides for itself
+            rows, split = self._pass_layout()
+            if rows is not None and split == query.shape[2]:  # one identification for the pass
+                visual = mean_visual_mass(
+                    module, query, key, attention_mask, scaling, key_is_image, rows
+                )  # [B, H]
+                self.current[:, layer] = visual
+            else:  # every generated position (or every position: "token") decides for itself
                 visual = torch.nan_to_num(
                     visual_mass(module, query, key, attention_mask, scaling, key_is_image)
                 )  # [B, Q, H]
+                if rows is not None:  # teacher forcing: the prompt shares the prefill's choice
+                    prompt = (visual[:, :split] * rows[..., None].to(visual)).sum(1, keepdim=True)
+                    visual = torch.cat([prompt.expand(-1, split, -1), visual[:, split:]], dim=1)
                 self.current[:, layer] = visual.mean(1)
-            else:
-                visual = mean_visual_mass(
-                    module, query, key, attention_mask, scaling, key_is_image, self.query_rows
-                )  # [B, H]
-                self.current[:, layer] = visual
             perception, reasoning = classify(
                 visual, layer, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas
             )

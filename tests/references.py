@@ -220,23 +220,26 @@ def cache_keyword(reference) -> str:
     return "cache" if "cache" in inspect.signature(reference.forward).parameters else "past_key_values"
 
 
-def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
-    """Step-by-step greedy decoding with the KV cache, positions written by hand. [1, steps]."""
+def _decode(reference, inputs: dict, steps: int, choose) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step-by-step decoding with the KV cache, positions written by hand; ``choose(t, logits)``
+    gives the [B, 1] token fed after step t. ([B, steps] tokens, [B, steps, V] float32 logits)."""
     inputs = with_mm_types(reference, inputs)
     is_qwen = reference.config.model_type in MROPE_MODELS
     reset(reference)
-    tokens = []
+    tokens, logits = [], []
     with torch.no_grad():
         out = reference(**inputs, use_cache=True)
-        cache = kv_cache(out)
         length = inputs["input_ids"].shape[1]
         deltas = reference.model.rope_deltas if is_qwen else None
-        for _ in range(steps):
-            token = out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
+        for t in range(steps):
+            logits.append(out.logits[:, -1].float())
+            token = choose(t, out.logits[:, -1])  # [B, 1]
             tokens.append(token)
+            if t == steps - 1:
+                break
             kwargs = dict(
                 input_ids=token,
-                **{cache_keyword(reference): cache},
+                **{cache_keyword(reference): kv_cache(out)},
                 use_cache=True,
                 attention_mask=torch.ones(token.shape[0], length + 1, dtype=torch.long),
             )
@@ -245,7 +248,19 @@ def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
             else:
                 kwargs["position_ids"] = torch.full((token.shape[0], 1), length)
             out = reference(**kwargs)
-            cache = kv_cache(out)
             length += 1
     reset(reference)
-    return torch.cat(tokens, dim=1)
+    return torch.cat(tokens, dim=1), torch.stack(logits, dim=1)
+
+
+def greedy_decode(reference, inputs: dict, steps: int) -> torch.Tensor:
+    """Greedy step-by-step decoding with the KV cache. [1, steps] tokens."""
+    tokens, _ = _decode(reference, inputs, steps, lambda t, logits: logits.argmax(-1, keepdim=True))
+    return tokens
+
+
+def forced_decode_logits(reference, inputs: dict, trace: torch.Tensor) -> torch.Tensor:
+    """Step-by-step decoding that feeds the given ``trace`` [1, T] instead of its own choices;
+    [T, V] float32 logits, row t predicting ``trace[0, t]``."""
+    _, logits = _decode(reference, inputs, trace.shape[1], lambda t, _: trace[:, t : t + 1])
+    return logits[0]

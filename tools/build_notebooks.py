@@ -55,7 +55,10 @@ EXPLORE = [
     ),
     new_markdown_cell(
         "## Identify functional heads\n\nA paper preset for a real checkpoint; for fac-tiny, boundaries in the "
-        "middle of the network and thresholds at the quartiles of each band (`fl.calibrated_config`)."
+        "middle of the network and thresholds at the quartiles of each band (`fl.calibrated_config`). "
+        "The dynamic mode identifies heads in every forward pass over the whole sequence (query set "
+        "`\"all\"`, the paper's eq. 4); `config.replace(query=\"last\")` uses the single query i* of "
+        "the paper's later version instead."
     ),
     new_code_cell(
         "config = fl.FacConfig.preset(PRESET) if PRESET else fl.calibrated_config(ratios)\n"
@@ -147,7 +150,11 @@ CASE = [
         "print(f'first wrong token: #{wrong_at} {generated[wrong_at]!r} (expected {reference[wrong_at]!r})')\n"
         "print('context:', ' '.join(generated[:wrong_at]), '[', generated[wrong_at], ']')"
     ),
-    new_markdown_cell("## Contribution maps at that token, vanilla vs rescaled"),
+    new_markdown_cell(
+        "## Contribution maps at that token, vanilla vs rescaled\n\nThe first three panels explain the "
+        "vanilla trace's token without and with rescaling (one token sequence, gains as generation chose "
+        "them at each step); the fourth explains the rescaled model's token at the same step of its own trace."
+    ),
     new_code_cell(
         "from fac_lens.plotting import contribution_before_after\n\n"
         "ratios = fl.attention_ratios(model, [model.prepare(s.image, s.prompt()) for s in samples[:16]], progress=False)\n"
@@ -156,7 +163,9 @@ CASE = [
         "case = fl.case_study(model, sample.image, sample.prompt(), config, token=wrong_at)\n"
         "print('explained token:', repr(case.answer_token))\n"
         "contribution_before_after(case.before.signed.numpy(), case.after.signed.numpy(),\n"
-        "                          title=f'contribution to the first wrong token {case.answer_token!r}');"
+        "                          title=f'contribution to the first wrong token {case.answer_token!r}',\n"
+        "                          after_own=case.after_own.signed.numpy(),\n"
+        "                          own_title=f'rescaled, own trace: {case.fac_answer_token!r}');"
     ),
     new_code_cell("cmp  # vanilla and rescaled traces side by side, first difference highlighted"),
     new_markdown_cell("## This sample's per-layer visual ratios\n\nAttention of the query that produced the wrong token, against the average over samples."),

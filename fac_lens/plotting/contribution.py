@@ -57,16 +57,24 @@ def plot_contribution(
 
 
 def contribution_before_after(
-    before: Any, after: Any, title: str | None = None, absolute: bool = False, fig: Figure | None = None
+    before: Any,
+    after: Any,
+    title: str | None = None,
+    absolute: bool = False,
+    fig: Figure | None = None,
+    after_own: Any = None,
+    own_title: str = "after, on its own trace",
 ) -> Figure:
     """Appendix H: contribution maps before and after FAC (one colour scale for both) and their
-    difference after - before (diverging scale), as three panels.
+    difference after - before (diverging scale), as three panels; a fourth when ``after_own`` is
+    given (the rescaled model's map on its own trace, same colour scale).
 
     Args:
         before, after: float [n_layers, n_heads] signed dL/dg (stored kind ``contribution``; negative =
             amplifying the head lowers the loss of the target token).
         absolute: show |dL/dg| (the paper's non-negative importance) instead of the signed values.
-        fig: an empty Figure to draw into (default: a new one sized for the three panels).
+        fig: an empty Figure to draw into (default: a new one sized for the panels).
+        after_own: optional float [n_layers, n_heads], drawn last under ``own_title``.
 
     Returns:
         The Figure.
@@ -75,27 +83,33 @@ def contribution_before_after(
 
     b = as_array(before, 2, "[n_layers, n_heads]", "contribution_before_after before")
     a = as_array(after, 2, "[n_layers, n_heads]", "contribution_before_after after")
-    if a.shape != b.shape:
+    maps = [b, a]
+    if after_own is not None:
+        maps.append(as_array(after_own, 2, "[n_layers, n_heads]", "contribution_before_after after_own"))
+    if any(m.shape != b.shape for m in maps):
         raise FacLensError(
-            f"before {b.shape} and after {a.shape} must have the same [n_layers, n_heads] shape: "
-            "pass the two contribution maps of the same model and sample"
+            f"the maps' shapes {[m.shape for m in maps]} differ: pass contribution maps of the same "
+            "model, each [n_layers, n_heads]"
         )
     if absolute:
-        a, b = np.abs(a), np.abs(b)
+        maps = [np.abs(m) for m in maps]
     label = "|dL/dg|" if absolute else "dL/dg"
-    fig, axes = panel_axes(fig, 3, 5.2, 4.4, style="white")
-    if (a < 0).any() or (b < 0).any():
-        bound = float(max(np.abs(a).max(), np.abs(b).max())) or 1.0
+    fig, axes = panel_axes(fig, len(maps) + 1, 5.2, 4.4, style="white")
+    if any((m < 0).any() for m in maps):
+        bound = float(max(np.abs(m).max() for m in maps)) or 1.0
         scale: dict[str, Any] = {"cmap": "vlag", "vmin": -bound, "vmax": bound}
     else:
-        scale = {"cmap": "rocket_r", "vmin": 0.0, "vmax": float(max(a.max(), b.max())) or 1.0}
-    for ax, values, name in ((axes[0], b, "before"), (axes[1], a, "after")):
+        scale = {"cmap": "rocket_r", "vmin": 0.0, "vmax": float(max(m.max() for m in maps)) or 1.0}
+    panels = [(axes[0], maps[0], "before"), (axes[1], maps[1], "after")]
+    if after_own is not None:
+        panels.append((axes[3], maps[2], own_title))
+    for ax, values, name in panels:
         sns.heatmap(values, ax=ax, cbar_kws={"label": label}, **scale)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
         ax.set_title(f"{name} ({label})")
     plot_contribution(
-        torch.as_tensor(a - b, dtype=torch.float32),
+        torch.as_tensor(maps[1] - maps[0], dtype=torch.float32),
         ax=axes[2],
         title="after - before",
         signed=True,

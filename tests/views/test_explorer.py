@@ -107,3 +107,20 @@ def test_compare_marks_the_first_difference(tiny, samples):
     assert len(fig.axes) >= 3
     with pytest.raises(FacLensError, match="fac="):
         fl.compare(tiny, samples[0])
+
+
+def test_case_study_maps_the_rescaled_answer_on_its_own_trace(tiny, samples):
+    strong = fl.FacConfig(l_perc=2, l_reas=3, tau_perc=0.0, tau_reas=1.0, g_perc=3.0, g_reas=0.2)
+    case = fl.case_study(tiny, samples[1].image, samples[1].prompt(), strong, max_new_tokens=24)
+    inputs = tiny.prepare(samples[1].image, samples[1].prompt())
+    rescaled = fl.generate(tiny, inputs, max_new_tokens=24, fac=strong)
+    tokens = tiny.tokenizer.convert_ids_to_tokens(rescaled.sequences[0])
+    ends = [i for i in range(rescaled.prompt_length, len(tokens)) if tokens[i] == "</think>"]
+    answer = min(ends[-1] + 1, len(tokens) - 1) if ends else len(tokens) - 1
+    assert case.after_own.positions == (answer - 1,)
+    assert case.after_own.targets == (int(rescaled.sequences[0, answer]),)
+    assert case.fac_answer_token == tokens[answer]
+    assert case.to_dict()["top_heads_fac_own_trace"] == case.after_own.ranking(top=3)
+    fig = fl.Comparison(case).figure()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("own trace" in t for t in titles) and sum(ax.get_xlabel() == "head" for ax in fig.axes) == 4
