@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1, weighted F1 per kind")
+    ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1 (weighted), binary F1, per kind")
     ev.add_argument(
         "--method",
         choices=(*LABELS, "strategy"),
@@ -240,7 +240,8 @@ def _eval(args: argparse.Namespace) -> dict:
     summary = exp.evaluate(method)
     lines = [
         f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
-        f"accuracy {_num(summary['accuracy'])}  F1 {_num(summary['f1'])}  weighted F1 {_num(summary['weighted_f1'])}",
+        f"accuracy {_num(summary['accuracy'])}  F1 (weighted, App. G) {_num(summary['f1'])}  "
+        f"binary F1 (yes) {_num(summary['binary_f1'])}",
         *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),
         f"{summary['seconds_per_batch']:.2f} s per batch; stored in {exp.store.path}",
     ]

@@ -33,16 +33,17 @@ NUMERIC = (
     "n_perception",
     "n_reasoning",
     "n",
+    "n_skipped",
     "accuracy",
     "f1",
-    "weighted_f1",
+    "binary_f1",
     "seconds_per_batch",
     "seconds_total",
     "max_new_tokens",
     "batch_size",
     "seed",
 )
-METRICS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
+METRICS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total")
 METHOD_ORDER = LABELS  # vanilla, static, dynamic, strategy-A .. strategy-D, the two ablations
 ABLATION_LABELS = {
     "vanilla": "vanilla",
@@ -153,10 +154,11 @@ def check_metric(df: pd.DataFrame, metric: str) -> None:
             f"metric {metric!r} is not a summaries column: use one of {[m for m in METRICS if m in df]}"
         )
     if pd.to_numeric(df[metric], errors="coerce").isna().all():
-        hint = " (f1 needs yes/no answers)" if metric == "f1" else ""
-        raise FacLensError(
-            f"metric {metric!r} is NaN for every selected run{hint}: use metric='accuracy' or 'weighted_f1'"
-        )
+        hint = {
+            "f1": " (f1 needs all-yes/no or all-multiple-choice answers)",
+            "binary_f1": " (binary_f1 needs yes/no answers)",
+        }.get(metric, "")
+        raise FacLensError(f"metric {metric!r} is NaN for every selected run{hint}: use metric='accuracy'")
 
 
 def resolve(df: pd.DataFrame, column: str, value: str | None, what: str) -> str:

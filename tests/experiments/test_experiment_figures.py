@@ -41,7 +41,7 @@ def run(name="dynamic", dataset="hb", sweep="eval", model="m", accuracy=0.5, **k
         "n": 100,
         "accuracy": accuracy,
         "f1": float("nan"),
-        "weighted_f1": accuracy,
+        "binary_f1": float("nan"),
         "per_kind": {},
         "errors": {},
         "seconds_per_batch": 2.0,
