@@ -239,7 +239,12 @@ def _eval(args: argparse.Namespace) -> dict:
     method = method_for(label, config, args.mode)
     summary = exp.evaluate(method)
     lines = [
-        f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
+        f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})"
+        + (
+            f"; {summary['n_skipped']} text-only samples skipped (no image)"
+            if summary.get("n_skipped")
+            else ""
+        ),
         f"accuracy {_num(summary['accuracy'])}  F1 (weighted, App. G) {_num(summary['f1'])}  "
         f"binary F1 (yes) {_num(summary['binary_f1'])}",
         *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),

@@ -248,3 +248,18 @@ def test_a_model_retrained_in_place_gets_its_own_runs_and_ratio_map(tmp_path):
     second.ratios(n=2)
     ratio_maps = sorted(a["name"].rsplit(":", 1)[1] for a in second.store.arrays(kind="ratios_per_sample"))
     assert ratio_maps == sorted([first.weights, second.weights])  # one map per set of weights
+
+
+def test_text_only_questions_are_skipped_and_counted_in_the_summary(tmp_path):
+    """HallusionBench's visual_input "0" questions have no image: evaluation leaves them out (it used
+    to crash in prepare) and every summary says how many."""
+    from fac_lens.experiments.runner import Experiment
+    from tests.data.test_answer_handling import make_hallusion
+
+    make_hallusion(tmp_path / "hb")
+    options = dict(max_new_tokens=4, batch_size=2, progress=False)
+    exp = Experiment.open(MODEL, "hallusionbench", tmp_path / "s.sqlite", tmp_path / "hb", **options)
+    assert exp.n_skipped == 2 and len(exp.samples) == 2
+    summary = exp.evaluate(Method.vanilla())
+    assert (summary["n"], summary["n_skipped"]) == (2, 2)
+    assert not math.isnan(summary["f1"]) and not math.isnan(summary["binary_f1"])  # yes/no: both F1s
