@@ -11,6 +11,7 @@ is seeded (numpy ``default_rng(seed)``), so a table or figure drawn twice shows 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -102,14 +103,21 @@ def resample_counts(n: int, n_resamples: int, seed: int = 0) -> np.ndarray:
     The draws are ``default_rng(seed).integers(0, n, size=(n_resamples, n))``.
 
     Returns:
-        int64 [n_resamples, n]; every row sums to n.
+        int64 [n_resamples, n], read-only (cached: many comparisons share one n); rows sum to n.
     """
     _check_settings(n_resamples, 0.5)
     if n < 1:
         raise FacLensError("resample_counts: no samples to resample (n must be >= 1)")
+    return _cached_counts(int(n), int(n_resamples), int(seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     offsets = n * np.arange(n_resamples)[:, None]
-    return np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+    counts = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+    counts.flags.writeable = False
+    return counts
 
 
 def bootstrap_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

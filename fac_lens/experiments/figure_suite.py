@@ -151,7 +151,12 @@ def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, l
         out / f"contribution_{tag}.png",
         written,
     )
-    for name, make in (("table1", tables.table1), ("table2", tables.table2), ("table4", tables.table4)):
+    records = exp.store.records  # tables 1-2 show the difference to vanilla with its uncertainty
+    for name, make in (
+        ("table1", lambda df: tables.table_text(tables.table1(df, records=records))),
+        ("table2", lambda df: tables.table_text(tables.table2(df, records=records))),
+        ("table4", tables.table4),
+    ):
         try:
             table = make(methods)
         except FacLensError:

@@ -327,10 +327,14 @@ def eval_frame():
 
 def test_table1_picks_evaluation_runs_and_f1_only_where_defined():
     t = T.table1(eval_frame())
-    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1"), ("mv", "accuracy")]
+    # mv's dynamic cell has two seeds: its std column appears
+    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1"), ("mv", "accuracy"), ("mv", "accuracy_std")]
     assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
     assert t.loc[("m", "dynamic"), ("hb", "accuracy")] == pytest.approx(0.60)
     assert t.loc[("m", "dynamic"), ("mv", "accuracy")] == pytest.approx(0.37)
+    # sample std of 0.36 and 0.38: sqrt(((0.01)^2 + (0.01)^2) / (2 - 1))
+    assert t.loc[("m", "dynamic"), ("mv", "accuracy_std")] == pytest.approx(math.sqrt(2e-4))
+    assert math.isnan(t.loc[("m", "vanilla"), ("mv", "accuracy_std")])  # one seed
     assert t.loc[("m", "vanilla"), ("hb", "f1")] == pytest.approx(0.40)
     with pytest.raises(FacLensError, match=r"no runs of method\(s\) \['static'\]"):
         T.table1(eval_frame(), methods=("vanilla", "static"))
@@ -382,10 +386,10 @@ def test_table4_relative_change_vs_vanilla():
 def test_markdown_and_latex_rendering():
     t = T.table1(eval_frame())
     md = T.to_markdown(t).strip().splitlines()
-    assert md[0] == "| model | method | hb accuracy | hb f1 | mv accuracy |"
-    assert md[1] == "|:---|:---|---:|---:|---:|"
+    assert md[0] == "| model | method | hb accuracy | hb f1 | mv accuracy | mv accuracy_std |"
+    assert md[1] == "|:---|:---|---:|---:|---:|---:|"
     assert len(md) == 2 + len(t)
-    assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 |"
+    assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 | 0.014 |"
     assert "0.6000" in T.to_markdown(t, floatfmt=".4f")
     latex = T.to_latex(T.table4(eval_frame()))
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex
@@ -457,3 +461,84 @@ def test_write_all_leaves_the_backend_and_rcparams_as_they_were(tmp_path, monkey
     assert matplotlib.get_backend() == backend == "svg"
     assert [k for k in rc if matplotlib.rcParams[k] != rc[k]] == []
     assert matplotlib.colors.to_rgba("b") == code and plt.get_fignums() == []
+
+
+# ------------------------------------------------------------------------------------------ uncertainty
+
+
+def sample_records(correct, answers=None):
+    """Records of samples s0, s1, ... (yes/no answers when given; else free-form)."""
+    out = []
+    for i, ok in enumerate(correct):
+        answer = answers[i] if answers else "7"
+        wrong = {"yes": "no", "no": "yes"}.get(answer, "8")
+        out.append(
+            {"sample_id": f"s{i}", "correct": bool(ok), "answer": answer, "choices": [],
+             "predicted": answer if ok else wrong}
+        )  # fmt: skip
+    return out
+
+
+def test_table1_difference_to_vanilla_with_interval_and_mcnemar():
+    vanilla = [1, 1, 0, 0, 0, 0, 1, 0, 1, 0]
+    dynamic = [1, 0, 1, 1, 1, 1, 1, 0, 1, 0]
+    df = frame(
+        run("vanilla", dataset="mv", accuracy=0.4, run_id="v"),
+        run("dynamic", dataset="mv", accuracy=0.7, run_id="d"),
+    )
+    source = {"v": sample_records(vanilla), "d": sample_records(dynamic)}.__getitem__
+    t = T.table1(df, records=source, n_resamples=500, seed=4)
+    row = t.loc[("m", "dynamic"), "mv"]
+    assert row["delta_accuracy"] == pytest.approx(0.7 - 0.4)
+    # discordant: b = 1 (s1: vanilla only), c = 4 (s2..s5: dynamic only); p = 2 * (1 + 5) / 2^5
+    assert row["mcnemar_p"] == pytest.approx(2 * 6 / 32)
+    diff = np.array(dynamic, float) - np.array(vanilla, float)
+    draws = np.random.default_rng(4).integers(0, 10, size=(500, 10))
+    resampled = [diff[d].mean() for d in draws]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    assert (row["delta_accuracy_low"], row["delta_accuracy_high"]) == pytest.approx((low, high))
+    assert row["delta_accuracy_low"] <= row["delta_accuracy"] <= row["delta_accuracy_high"]
+    assert t.loc[("m", "vanilla"), "mv"][list(T.DELTA_COLUMNS["accuracy"])].isna().all()
+    text = T.table_text(t)
+    assert text.loc[("m", "dynamic"), ("mv", "Δ accuracy")] == (
+        f"+0.300 [{low:+.3f}, {high:+.3f}] p={2 * 6 / 32:.2g}"
+    )
+    assert text.loc[("m", "vanilla"), ("mv", "Δ accuracy")] == "-"
+
+
+def test_table_differences_pair_seeds_and_show_mean_and_std():
+    answers = ["yes", "no", "yes", "no"]
+    df = frame(
+        run("vanilla", accuracy=0.5, f1=0.5, run_id="v0", seed=0),
+        run("vanilla", accuracy=0.5, f1=0.5, run_id="v1", seed=1),
+        run("dynamic", accuracy=1.0, f1=1.0, run_id="d0", seed=0),
+        run("dynamic", accuracy=0.75, f1=0.7, run_id="d1", seed=1),
+    )
+    source = {
+        "v0": sample_records([1, 1, 0, 0], answers),
+        "v1": sample_records([1, 0, 1, 0], answers),
+        "d0": sample_records([1, 1, 1, 1], answers),
+        "d1": sample_records([1, 1, 1, 0], answers),
+    }.__getitem__
+    t = T.table1(df, records=source, n_resamples=200)
+    row = t.loc[("m", "dynamic"), "hb"]
+    # pairs (seed, sample): 8 of them; vanilla right on 4, dynamic on 7; b = 0, c = 3
+    assert row["delta_accuracy"] == pytest.approx(7 / 8 - 4 / 8)
+    assert row["mcnemar_p"] == pytest.approx(2 / 8)
+    assert row["accuracy"] == pytest.approx(0.875) and row["accuracy_std"] == pytest.approx(
+        math.sqrt(2 * 0.125**2)
+    )
+    assert not math.isnan(row["delta_f1"])
+    text = T.table_text(t)
+    assert text.loc[("m", "dynamic"), ("hb", "accuracy")] == f"0.875 ± {math.sqrt(2 * 0.125**2):.3f}"
+    assert list(text.columns) == [("hb", "accuracy"), ("hb", "Δ accuracy"), ("hb", "f1"), ("hb", "Δ f1")]
+
+
+def test_table_difference_without_common_samples_names_the_fix():
+    df = frame(run("vanilla", dataset="mv", run_id="v"), run("dynamic", dataset="mv", run_id="d"))
+    source = {
+        "v": sample_records([1, 0]),
+        "d": [{**r, "sample_id": "x" + r["sample_id"]} for r in sample_records([1, 0])],
+    }
+    with pytest.raises(FacLensError, match="no common samples"):
+        T.table1(df, records=source.__getitem__)
