@@ -1,6 +1,7 @@
 """Paper figures and tables from hand-made run summaries: what is drawn, the values, the bad inputs."""
 
 import math
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -413,12 +414,14 @@ def test_tables_reject_bad_frames():
 
 
 class SuiteExperiment:
-    """What ``figure_suite.write_all`` reads of an Experiment: names, summaries, the ratio map."""
+    """What ``figure_suite.write_all`` reads of an Experiment: names, summaries, the ratio map, and
+    the store's records (the same four samples for every run)."""
 
     model_name, dataset_name, weights = "m", "hb", None
 
     def __init__(self, rows):
         self.rows = rows
+        self.store = SimpleNamespace(records=lambda run_id: sample_records([1, 0, 1, 1]))
 
     def summaries(self):
         return frame(*self.rows)
@@ -542,3 +545,53 @@ def test_table_difference_without_common_samples_names_the_fix():
     }
     with pytest.raises(FacLensError, match="no common samples"):
         T.table1(df, records=source.__getitem__)
+
+
+def noisy_boundary_frame():
+    """Boundary cells: (3, 2) as vanilla on every sample (inside the noise), (5, 2) right everywhere."""
+    return frame(
+        run("vanilla", sweep="boundary", accuracy=0.5, run_id="v"),
+        run(sweep="boundary", l_perc=3, l_reas=2, accuracy=0.5, run_id="same"),
+        run(sweep="boundary", l_perc=5, l_reas=2, accuracy=1.0, run_id="better"),
+    )
+
+
+NOISY_RECORDS = {
+    "v": sample_records([1, 0] * 20),
+    "same": sample_records([1, 0] * 20),  # identical: difference 0, interval [0, 0]
+    "better": sample_records([1] * 40),  # +0.5 on 20 discordant samples: interval far from 0
+}
+
+
+def test_boundary_heatmap_hatches_the_cells_inside_the_noise():
+    ax = F.boundary_heatmap(
+        noisy_boundary_frame(), "hb", ax=new_ax(), records=NOISY_RECORDS.__getitem__, n_resamples=200
+    )
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert [(p.get_x(), p.get_y()) for p in hatched] == [(0, 0)]  # row l_perc=3, column l_reas=2
+    assert "inside the noise" in ax.get_legend().get_texts()[0].get_text()
+    plain = F.boundary_heatmap(noisy_boundary_frame(), "hb", ax=new_ax())
+    assert not [p for p in plain.patches if p.get_hatch()] and plain.get_legend() is None
+    with pytest.raises(FacLensError, match="'accuracy' and 'f1'"):
+        F.boundary_heatmap(
+            noisy_boundary_frame(), "hb", metric="seconds_per_batch", records=NOISY_RECORDS.__getitem__
+        )
+
+
+def test_gain_curves_hollow_markers_inside_the_noise():
+    df = frame(
+        run("vanilla", sweep="gains", dataset="a", accuracy=0.5, run_id="v"),
+        run(sweep="gains", dataset="a", g_reas=1.1, accuracy=0.5, run_id="same"),
+        run(sweep="gains", dataset="a", g_reas=1.3, accuracy=1.0, run_id="better"),
+    )
+    ax = F.gain_curves(df, ax=new_ax(), records=NOISY_RECORDS.__getitem__, n_resamples=200)
+    filled, hollow = ax.collections  # significant points first, then those inside the noise
+    assert np.allclose(filled.get_offsets(), [[1, 1.0]]) and np.allclose(hollow.get_offsets(), [[0, 0.5]])
+    assert np.allclose(hollow.get_facecolors()[0], [1, 1, 1, 1])  # white: hollow
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("inside the noise (95% interval" in text for text in labels)
+    fig = F.figure5(df, records=NOISY_RECORDS.__getitem__, n_resamples=200)
+    assert len(fig.axes[0].collections) == 2
+    without_vanilla = df[df["name"] != "vanilla"]
+    with pytest.raises(FacLensError, match="marking the noise needs a vanilla run"):
+        F.gain_curves(without_vanilla, records=NOISY_RECORDS.__getitem__)
