@@ -103,7 +103,7 @@ def resample_counts(n: int, n_resamples: int, seed: int = 0) -> np.ndarray:
     The draws are ``default_rng(seed).integers(0, n, size=(n_resamples, n))``.
 
     Returns:
-        int64 [n_resamples, n], read-only (cached: many comparisons share one n); rows sum to n.
+        int32 [n_resamples, n], read-only (cached: many comparisons share one n); rows sum to n.
     """
     _check_settings(n_resamples, 0.5)
     if n < 1:
@@ -111,11 +111,12 @@ def resample_counts(n: int, n_resamples: int, seed: int = 0) -> np.ndarray:
     return _cached_counts(int(n), int(n_resamples), int(seed))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def _cached_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     offsets = n * np.arange(n_resamples)[:, None]
-    counts = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+    counts = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).astype(np.int32)
+    counts = counts.reshape(n_resamples, n)
     counts.flags.writeable = False
     return counts
 

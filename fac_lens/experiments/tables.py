@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import FacConfig
+from ..data.loaders import BENCHMARKS, benchmark_info
 from ..errors import FacLensError
 from .methods import LABELS
 from .significance import RecordSource, compare_rows
@@ -220,6 +221,20 @@ def order_methods(labels: Iterable[str]) -> list[str]:
     return known + sorted(labels - set(known))
 
 
+def _paper_position(dataset: str) -> int:
+    """The column of a dataset in the paper's tables (the benchmarks' order); after them: others."""
+    try:
+        return list(BENCHMARKS).index(benchmark_info(dataset.split("[")[0]).name)
+    except FacLensError:
+        return len(BENCHMARKS)
+
+
+def order_datasets(datasets: Iterable[str]) -> list[str]:
+    """Paper order (MathVista-mini, MathVision-mini, HallusionBench, CLEVR, MMStar, SEED-Bench, with
+    or without a ``[:limit]`` suffix), other datasets alphabetically after."""
+    return sorted(set(datasets), key=lambda d: (_paper_position(d), d))
+
+
 def default_methods(df: pd.DataFrame) -> list[str]:
     """Methods of the evaluation: those in runs labelled 'eval'/'ablation' plus vanilla, else all."""
     labelled = df[df["sweep"].isin(["eval", "ablation"])]
@@ -360,7 +375,7 @@ def table1(
         )
     df = df[df["method"].isin(methods)]
     models = sorted(df["model"].unique())
-    datasets = sorted(df["dataset"].unique())
+    datasets = order_datasets(df["dataset"])
     cells = {}
     for model in models:
         for label in methods:
@@ -395,7 +410,7 @@ def table2(summaries: pd.DataFrame, records: RecordSource | None = None, **setti
         )
     prefer = ("ablation", "eval")
     models = sorted(ablations["model"].unique())
-    datasets = sorted(ablations["dataset"].unique())
+    datasets = order_datasets(ablations["dataset"])
     cells: dict[tuple, pd.DataFrame | None] = {}
     full_labels: dict[str, set[str]] = {m: set() for m in models}
     for model in models:

@@ -595,3 +595,28 @@ def test_gain_curves_hollow_markers_inside_the_noise():
     without_vanilla = df[df["name"] != "vanilla"]
     with pytest.raises(FacLensError, match="marking the noise needs a vanilla run"):
         F.gain_curves(without_vanilla, records=NOISY_RECORDS.__getitem__)
+
+
+def test_table1_columns_in_the_papers_order_with_f1_where_defined():
+    order = [
+        "mathvista-mini[:8]",
+        "mathvision-mini",
+        "hallusionbench",
+        "clevr",
+        "mmstar",
+        "seed-bench",
+        "synthetic",
+    ]
+    with_f1 = {"hallusionbench", "mmstar", "seed-bench"}  # yes/no or multiple choice: the paper's F1 columns
+    rows = [
+        run(name, dataset=d, f1=0.5 if d in with_f1 else float("nan"))
+        for d in reversed(order)
+        for name in ("vanilla", "dynamic")
+    ]
+    t = T.table1(frame(*rows))
+    assert list(t.columns) == [
+        (d, m) for d in order for m in (("accuracy", "f1") if d in with_f1 else ("accuracy",))
+    ]
+    assert T.order_datasets(["SEED-Bench", "seedbench[:4]", "b", "a", "MathVista"]) == [
+        "MathVista", "SEED-Bench", "seedbench[:4]", "a", "b",
+    ]  # fmt: skip
