@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1, weighted F1 per kind")
+    ev = commands.add_parser("eval", help="evaluate one method: accuracy, F1 (weighted), binary F1, per kind")
     ev.add_argument(
         "--method",
         choices=(*LABELS, "strategy"),
@@ -232,6 +232,21 @@ def _num(value: Any) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
+def _vs_vanilla(exp: Any, run_id: str, label: str) -> tuple[dict | None, str | None]:
+    """(comparison dict for --json, line to print) of a run against its vanilla run."""
+    from .experiments.significance import compare_run_to_vanilla, describe
+
+    if label == "vanilla":
+        return None, None
+    comparison = compare_run_to_vanilla(exp.store, run_id)
+    if comparison is None:
+        return None, (
+            "no vanilla run with these generation settings in the store: run `fac-lens eval --method "
+            "vanilla` with the same options to see the difference to vanilla and its uncertainty"
+        )
+    return comparison.to_dict(), describe(comparison)
+
+
 def _eval(args: argparse.Namespace) -> dict:
     from .experiments.methods import method_for
 
@@ -240,10 +255,18 @@ def _eval(args: argparse.Namespace) -> dict:
     config = None if label == "vanilla" else exp.base_config(**_overrides(args))
     method = method_for(label, config, args.mode)
     summary = exp.evaluate(method)
+    summary["vs_vanilla"], versus = _vs_vanilla(exp, summary["run_id"], label)
     lines = [
-        f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})",
-        f"accuracy {_num(summary['accuracy'])}  F1 {_num(summary['f1'])}  weighted F1 {_num(summary['weighted_f1'])}",
+        f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})"
+        + (
+            f"; {summary['n_skipped']} text-only samples skipped (no image)"
+            if summary.get("n_skipped")
+            else ""
+        ),
+        f"accuracy {_num(summary['accuracy'])}  F1 {_num(summary['f1'])} (weighted, App. G)  "
+        f"binary F1 {_num(summary['binary_f1'])} (yes positive)",
         *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),
+        *([versus] if versus else []),
         f"{summary['seconds_per_batch']:.2f} s per batch; stored in {exp.store.path}",
     ]
     _print(args, summary, lines)
@@ -265,14 +288,42 @@ def _sweep(args: argparse.Namespace) -> dict:
         table = exp.summaries()
         table = table[table["run_id"].isin(run_ids)]
         settings = [k for k in FacConfig.field_names(numeric=True) if k in table.columns]
-        rows = table[["sweep", "name", *settings, "accuracy"]]
+        rows = with_differences(exp.store, table[["run_id", "sweep", "name", *settings, "accuracy", "f1"]])
         result = {
             "base": base.__dict__,
             "runs": len(set(run_ids)),
+            "n_skipped": exp.n_skipped,
             "summaries": json.loads(rows.to_json(orient="records")),
         }
-        _print(args, result, [f"{len(set(run_ids))} runs in {exp.store.path}", rows.to_string(index=False)])
+        lines = [
+            f"{len(set(run_ids))} runs in {exp.store.path}",
+            rows.drop(columns="run_id").to_string(index=False),
+        ]
+        lines.append(
+            "d_acc [low, high]: accuracy - vanilla with its 95% paired bootstrap interval; p: exact McNemar; "
+            "* marks an interval that excludes 0"
+        )
+        if exp.n_skipped:
+            lines.append(f"{exp.n_skipped} text-only samples skipped (no image)")
+        _print(args, result, lines)
         return result
+
+
+def with_differences(store: Any, rows: Any) -> Any:
+    """Sweep summary rows with each run's accuracy difference to vanilla: d_acc, low, high, p, and
+    sig ("*" where the interval excludes 0; empty inside the noise or without a vanilla run)."""
+    from .experiments.significance import compare_run_to_vanilla
+
+    columns: dict[str, list] = {"d_acc": [], "low": [], "high": [], "p": [], "sig": []}
+    for run_id in rows["run_id"]:
+        comparison = compare_run_to_vanilla(store, run_id)
+        diff = comparison.accuracy if comparison is not None else None
+        columns["d_acc"].append(diff.value if diff else float("nan"))
+        columns["low"].append(diff.low if diff else float("nan"))
+        columns["high"].append(diff.high if diff else float("nan"))
+        columns["p"].append(comparison.p_value if comparison else float("nan"))
+        columns["sig"].append("*" if diff and not diff.within_noise else "")
+    return rows.assign(**columns)
 
 
 def _figures(args: argparse.Namespace) -> dict:

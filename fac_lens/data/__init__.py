@@ -2,8 +2,9 @@
 
 from .answers import extract_answer, is_correct, normalize_answer
 from .loaders import BENCHMARKS, LoadReport, load_benchmark
-from .metrics import accuracy, binary_f1, per_kind, weighted_f1
+from .metrics import accuracy, binary_f1, per_kind, reported_f1, weighted_f1
 from .sample import Sample
+from .uncertainty import compare_to_baseline, mcnemar_exact
 
 __all__ = [
     "BENCHMARKS",
@@ -11,10 +12,13 @@ __all__ = [
     "Sample",
     "accuracy",
     "binary_f1",
+    "compare_to_baseline",
     "extract_answer",
     "is_correct",
     "load_benchmark",
+    "mcnemar_exact",
     "normalize_answer",
     "per_kind",
+    "reported_f1",
     "weighted_f1",
 ]

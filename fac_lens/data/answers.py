@@ -27,7 +27,16 @@ from fractions import Fraction
 from ..errors import FacLensError
 from .sample import Sample
 
-__all__ = ["KINDS", "answer_format", "answer_segment", "extract_answer", "is_correct", "normalize_answer"]
+__all__ = [
+    "CLEVR_ATTRIBUTES",
+    "KINDS",
+    "answer_format",
+    "answer_segment",
+    "clevr_attribute",
+    "extract_answer",
+    "is_correct",
+    "normalize_answer",
+]
 
 KINDS = ("auto", "choice", "yesno", "number", "text")
 _KIND_ALIASES = {
@@ -406,6 +415,68 @@ def _numbers_equal(prediction: str, reference: str, precision: object) -> bool:
     return math.isclose(float(pred), float(ref), rel_tol=1e-6, abs_tol=1e-9)
 
 
+#: CLEVR's attribute values by category, with the synonyms its question templates use (and plurals):
+#: {category: {word: value}}.
+CLEVR_ATTRIBUTES: dict[str, dict[str, str]] = {
+    "color": {
+        **{c: c for c in ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")},
+        "grey": "gray",
+    },
+    "shape": {
+        **{w: "cube" for w in ("cube", "cubes", "block", "blocks")},
+        **{w: "sphere" for w in ("sphere", "spheres", "ball", "balls")},
+        **{w: "cylinder" for w in ("cylinder", "cylinders")},
+    },
+    "material": {
+        "rubber": "rubber",
+        "matte": "rubber",
+        "metal": "metal",
+        "metallic": "metal",
+        "shiny": "metal",
+    },
+    "size": {"large": "large", "big": "large", "small": "small", "tiny": "small"},
+}
+_NEGATIONS = {"not", "no", "never", "neither", "nor"}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+(?:n't)?", text.lower().replace("\u2019", "'"))
+
+
+def _negated(words: Sequence[str], i: int) -> bool:
+    """Whether one of the three words before ``words[i]`` negates it ("not a cube", "isn't red")."""
+    return any(w in _NEGATIONS or w.endswith("n't") for w in words[max(0, i - 3) : i])
+
+
+def clevr_attribute(text: str, reference: str, question: str = "") -> str | None:
+    """The attribute value a sentence answers with, in the category of ``reference`` (CLEVR).
+
+    "The shape is a red cube." answers a shape question with "cube". The value is the one
+    value of the reference's category (color, shape, material, size; synonyms mapped, e.g. "ball"
+    -> "sphere") named and not negated in the text; when several are named, those the question
+    names are dropped (they describe the object asked about). No value, or several: None.
+
+    Args:
+        text: the model's answer.
+        reference: the ground-truth answer, which fixes the category asked about.
+        question: the question text.
+
+    Returns:
+        The canonical value ("cube", "large", ...), or None.
+    """
+    category = next(
+        (c for c, values in CLEVR_ATTRIBUTES.items() if reference.strip().lower() in values), None
+    )
+    if category is None:
+        return None
+    values = CLEVR_ATTRIBUTES[category]
+    words = _words(text)
+    named = {values[w] for i, w in enumerate(words) if w in values and not _negated(words, i)}
+    if len(named) > 1:
+        named -= {values[w] for w in _words(question) if w in values}
+    return named.pop() if len(named) == 1 else None
+
+
 def is_correct(prediction: str | None, sample: Sample) -> bool:
     """Whether a prediction answers a sample correctly.
 
@@ -413,7 +484,9 @@ def is_correct(prediction: str | None, sample: Sample) -> bool:
     sample's format (:func:`answer_format`) is extracted from it first (idempotent on clean
     answers). Letters are compared for multiple choice; numbers by value (rounded to
     ``sample.meta["precision"]`` decimals when the sample has one, as MathVista does, else with a
-    relative tolerance of 1e-6); other answers by :func:`normalize_answer`.
+    relative tolerance of 1e-6); other answers by :func:`normalize_answer`; a CLEVR attribute
+    answered in a sentence ("The shape is a red cube.") by the value it names
+    (:func:`clevr_attribute`).
 
     Args:
         prediction: the model's answer or generated text; None (no answer) is never correct.
@@ -432,4 +505,9 @@ def is_correct(prediction: str | None, sample: Sample) -> bool:
         return extracted.upper() == sample.answer.strip().upper()
     if fmt == "number":
         return _numbers_equal(extracted, sample.answer, (sample.meta or {}).get("precision"))
-    return normalize_answer(extracted) == normalize_answer(sample.answer)
+    if normalize_answer(extracted) == normalize_answer(sample.answer):
+        return True
+    if sample.source == "CLEVR":
+        value = clevr_attribute(extracted, sample.answer, sample.question)
+        return value is not None and value == clevr_attribute(sample.answer, sample.answer)
+    return False

@@ -8,7 +8,7 @@ on the synthetic scenes) and the paper's benchmarks read from local files by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import FacLensError
@@ -59,6 +59,15 @@ def load_samples(dataset: str, root: str | Path | None = None, limit: int | None
     if not samples:
         raise FacLensError(f"no samples found in {root} for {dataset!r}: check the folder layout")
     return samples
+
+
+def split_text_only(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """(samples with an image, text-only samples): HallusionBench's ``visual_input`` "0" questions
+    have no image. Evaluation leaves the text-only ones out and counts them (``n_skipped``): every
+    model input is built with an image (``prepare``), and FAC's visual ratio needs image tokens."""
+    with_image = [s for s in samples if s.image is not None]
+    text_only = [s for s in samples if s.image is None]
+    return with_image, text_only
 
 
 def _default_root(dataset: str) -> Path:

@@ -140,6 +140,7 @@ class _Pending:
     kind: str
     choices: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
+    prompt_text: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,6 +292,7 @@ def _emit(
             choices=item.choices,
             source=source,
             meta=item.meta,
+            prompt_text=item.prompt_text,
         )
     if report.skipped:
         total = report.yielded + report.skipped
@@ -334,8 +336,9 @@ def _mathvista_record(root: Path, where: str, record: dict) -> _Pending:
         "dataset": metadata.get("source"),
         "image_path": str(_relative(root, image)),
     }
+    query = str(record.get("query") or "")  # the question with its hint: precision, unit, options
     return _Pending(
-        str(pid), _relative(root, image), str(question), answer, str(question_type), choices, meta
+        str(pid), _relative(root, image), str(question), answer, str(question_type), choices, meta, query
     )
 
 
@@ -362,7 +365,9 @@ def load_mathvista_mini(
     Required fields: pid, question, answer, question_type, image. For "multi_choice" questions
     the answer (an option text, as released) becomes its letter; an answer that is already a
     valid letter is kept. ``kind`` is the question_type ("multi_choice" | "free_form"); the task,
-    skills, answer_type, unit and precision are in ``meta``.
+    skills, answer_type, unit and precision are in ``meta``. The model is asked ``query`` (the
+    question with MathVista's hint on the answer format, precision and unit, and the choices) when
+    the record has one: it becomes ``Sample.prompt_text``.
 
     Args:
         root: the folder holding testmini.json(l) and images/.
@@ -494,7 +499,8 @@ def load_hallusionbench(
 
     Required fields: category, subcategory, set_id, figure_id, question_id, question, gt_answer,
     and filename when visual_input is not "0". gt_answer "1"/"0" becomes "yes"/"no". Questions
-    with visual_input "0" have no image: they are yielded with ``image=None``. ``kind`` is the
+    with visual_input "0" have no image: they are yielded with ``image=None`` (evaluation leaves
+    them out and counts them: :func:`fac_lens.data.datasets.split_text_only`). ``kind`` is the
     category ("VD" visual dependent, "VS" visual supplement); ``id`` is
     "category_subcategory_setid_figureid_questionid".
 

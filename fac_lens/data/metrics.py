@@ -1,5 +1,10 @@
 """The paper's evaluation metrics (Appendix G): accuracy, binary F1, weighted F1, per-kind scores.
 
+The F1 the paper reports is the weighted F1 (eqs. 36-40) in both of its schemes: a binary scheme
+for yes/no datasets (HallusionBench) and a multi-class scheme for multiple-choice datasets (MMStar,
+SEED-Bench). :func:`f1_labels` turns evaluation records into the labels of the scheme they fit and
+:func:`reported_f1` scores them; datasets of neither kind (free-form answers) have no F1 (NaN).
+
 Predictions and references are answer labels (e.g. normalized answers, option letters, "yes"/
 "no"); a prediction may be None (no answer could be extracted), which never matches a
 reference. Pure Python: the F1 scores follow scikit-learn's ``f1_score`` semantics with
@@ -13,8 +18,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import FacLensError
+from .answers import normalize_answer
 
-__all__ = ["accuracy", "binary_f1", "per_kind", "weighted_f1"]
+__all__ = ["accuracy", "binary_f1", "f1_labels", "f1_scheme", "per_kind", "reported_f1", "weighted_f1"]
+
+YES_NO = ("yes", "no")
 
 Metric = Callable[[Sequence[Any], Sequence[Any]], float]
 
@@ -148,3 +156,55 @@ def per_kind(records: Iterable[Any], metric: Metric = accuracy) -> dict[str, flo
     if not groups:
         raise FacLensError("no records to score: per_kind needs at least one (kind, prediction, reference)")
     return {kind: metric(*groups[kind]) for kind in sorted(groups, key=str)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Appendix G: the reported F1 of evaluation records.
+# ---------------------------------------------------------------------------------------------
+
+
+def f1_scheme(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """The Appendix G scheme evaluation records fit: "multiple_choice" when every record has options
+    (``choices``), "binary" when every reference (``answer``) is yes/no, else None (no F1)."""
+    if not records:
+        return None
+    if all(r.get("choices") for r in records):
+        return "multiple_choice"
+    if all(normalize_answer(r["answer"]) in YES_NO for r in records):
+        return "binary"
+    return None
+
+
+def _label(answer: Any, scheme: str) -> str | None:
+    """An answer as a label of the scheme: an upper-case letter, or "yes"/"no" (None otherwise)."""
+    if answer is None:
+        return None
+    if scheme == "multiple_choice":
+        return str(answer).strip().upper() or None
+    label = normalize_answer(str(answer))
+    return label if label in YES_NO else None
+
+
+def f1_labels(records: Sequence[Mapping[str, Any]]) -> tuple[list[str | None], list[str]] | None:
+    """(predicted labels, reference labels) of the records' Appendix G scheme; None without one.
+
+    Records need ``answer``, ``predicted``, ``correct`` and ``choices``. ``correct`` is
+    authoritative: a correct record predicts its reference; a wrong one predicts its own label,
+    or None (a class no reference has) when it gave no label of the scheme or the reference's.
+    """
+    scheme = f1_scheme(records)
+    if scheme is None:
+        return None
+    references = [_label(r["answer"], scheme) for r in records]
+    predictions = []
+    for r, reference in zip(records, references, strict=True):
+        predicted = _label(r["predicted"], scheme)
+        predictions.append(reference if r["correct"] else (None if predicted == reference else predicted))
+    return predictions, references  # type: ignore[return-value]
+
+
+def reported_f1(records: Sequence[Mapping[str, Any]]) -> float:
+    """The F1 the paper reports (App. G): :func:`weighted_f1` of :func:`f1_labels`; NaN when the
+    records fit neither scheme (free-form answers)."""
+    labels = f1_labels(records)
+    return weighted_f1(*labels) if labels is not None else float("nan")

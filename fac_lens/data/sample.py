@@ -23,6 +23,9 @@ class Sample:
         choices: the options of a multiple-choice question, in order (empty otherwise).
         source: the benchmark name (e.g. "synthetic", "MathVista-mini").
         meta: anything else the benchmark provides (scene, reasoning steps, difficulty, ...).
+        prompt_text: the benchmark's own complete prompt (question, options and answer-format
+            instructions), asked as is when given: MathVista's ``query``. Empty: built by
+            :meth:`prompt`.
     """
 
     id: str
@@ -33,10 +36,14 @@ class Sample:
     choices: tuple[str, ...] = ()
     source: str = ""
     meta: dict = field(default_factory=dict, compare=False)
+    prompt_text: str = ""
 
     def prompt(self) -> str:
-        """The question as the model is asked it: the question, then lettered options if any.
-        Every caller that asks a model about a sample uses this (harness, explorer, case study)."""
+        """The question as the model is asked it: ``prompt_text`` when the benchmark gives one, else
+        the question, then lettered options if any. Every caller that asks a model about a sample
+        uses this (harness, explorer, case study)."""
+        if self.prompt_text:
+            return self.prompt_text
         if not self.choices:
             return self.question
         options = "\n".join(f"{OPTION_LETTERS[i]}. {c}" for i, c in enumerate(self.choices))

@@ -126,9 +126,11 @@ def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, l
             lambda ax: figures.efficiency_scatter(methods, ax=ax), out / f"fig3_efficiency_{tag}.png", written
         )
     if "boundary" in sweeps:
-        _save(figures.boundary_heatmaps(summaries), out / f"fig4_boundary_{tag}.png", written)
+        fig4 = figures.boundary_heatmaps(summaries, records=exp.store.records)
+        _save(fig4, out / f"fig4_boundary_{tag}.png", written)
     if {"gains", "thresholds"} <= sweeps:
-        _save(figures.figure5(summaries), out / f"fig5_gains_thresholds_{tag}.png", written)
+        fig5 = figures.figure5(summaries, records=exp.store.records)
+        _save(fig5, out / f"fig5_gains_thresholds_{tag}.png", written)
     ratios = exp.ratios()
     per_sample = ratios.per_sample.numpy()
     _single(
@@ -151,7 +153,12 @@ def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, l
         out / f"contribution_{tag}.png",
         written,
     )
-    for name, make in (("table1", tables.table1), ("table2", tables.table2), ("table4", tables.table4)):
+    records = exp.store.records  # tables 1-2 show the difference to vanilla with its uncertainty
+    for name, make in (
+        ("table1", lambda df: tables.table_text(tables.table1(df, records=records))),
+        ("table2", lambda df: tables.table_text(tables.table2(df, records=records))),
+        ("table4", tables.table4),
+    ):
         try:
             table = make(methods)
         except FacLensError:

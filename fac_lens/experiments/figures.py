@@ -9,6 +9,10 @@ Sweep figures take the runs labelled with the sweep (``sweep == "boundary"``, ``
 ``"thresholds"``) and, because a run shared by two sweeps carries only one label, also every other run
 of the same model and dataset whose fixed hyperparameters equal theirs (the default configuration is
 usually one cell of each sweep and of the evaluation).
+
+Given the runs' records (``records=ResultStore.records``), the boundary heatmap (Fig. 4) and the
+gain / threshold curves (Fig. 5) mark the settings whose difference to vanilla is inside the noise
+(its paired bootstrap interval contains 0, :mod:`.significance`): hatched cells, hollow markers.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..plotting import (  # contribution_before_after (Appendix H) is re-exporte
     plot_layer_trajectory,
 )
 from ..ratios import HeadRatios
+from .significance import DEFAULTS, RecordSource, compare_rows, difference
 from .tables import (
     CONFIG,
     bool_mask,
@@ -118,6 +123,37 @@ def _vanilla_value(df: pd.DataFrame, model: str, dataset: str, like: pd.DataFram
             "or pass relative_to_vanilla=False"
         )
     return float(rows[metric].mean())
+
+
+def _inside_noise(
+    df: pd.DataFrame,
+    rows: pd.DataFrame,
+    cols: Sequence[str],
+    model: str,
+    dataset: str,
+    metric: str,
+    records: RecordSource,
+    settings: dict[str, Any],
+) -> dict[tuple[float, float], bool]:
+    """{setting (cols values): whether its difference to vanilla is inside the noise}."""
+    vanilla = pick_cell(
+        vanilla_rows(df, model, dataset, like=rows), ("eval",), f"the vanilla runs on {dataset!r} ({model})"
+    )
+    if vanilla is None:
+        raise FacLensError(
+            f"marking the noise needs a vanilla run of {model!r} on dataset {dataset!r} with the sweep's "
+            f"generation settings: run {how('vanilla', dataset)}, or draw without records"
+        )
+    noise = {}
+    for setting, group in rows.groupby(list(cols)):
+        diff = difference(compare_rows(group, vanilla, records, **settings), metric)
+        noise[tuple(float(v) for v in setting)] = diff is not None and diff.within_noise
+    return noise
+
+
+def _noise_label(settings: dict[str, Any]) -> str:
+    level = 100 * {**DEFAULTS, **settings}["confidence"]
+    return f"inside the noise ({level:g}% interval of the difference to vanilla contains 0)"
 
 
 def _fixed_text(rows: pd.DataFrame, varying: Sequence[str]) -> str:
@@ -208,11 +244,17 @@ def boundary_heatmap(
     ax: Axes | None = None,
     model: str | None = None,
     annotate: bool = True,
+    *,
+    records: RecordSource | None = None,
+    **settings: Any,
 ) -> Axes:
     """Figure 4: ``metric`` over the boundary grid, rows l_perc (increasing upwards), columns l_reas.
 
     Every (l_perc, l_reas) pair of the grid's values is a cell; pairs without a run are blank (NaN).
     With ``relative_to_vanilla`` a cell is metric - vanilla metric (same model, dataset, generation).
+    With ``records`` (``ResultStore.records``; metric accuracy or f1) cells whose difference to
+    vanilla is inside the noise are hatched, with a legend entry; ``settings``: the bootstrap's
+    ``n_resamples``, ``confidence``, ``seed``.
     """
     df = normalize(summaries, need=(metric,))
     varying = ("l_perc", "l_reas")
@@ -222,6 +264,13 @@ def boundary_heatmap(
     grid = grid.reindex(index=sorted(rows["l_perc"].unique()), columns=sorted(rows["l_reas"].unique()))
     if relative_to_vanilla:
         grid = grid - _vanilla_value(df, model, dataset, rows, metric)
+    noise = {}
+    if records is not None:
+        difference(None, metric)  # checks the metric before anything is computed
+        noise = _inside_noise(df, rows, varying, model, dataset, metric, records, settings)
+    cells = [
+        (i, j) for i, p in enumerate(grid.index) for j, r in enumerate(grid.columns) if noise.get((p, r))
+    ]
     grid.index = [int(v) for v in grid.index]
     grid.columns = [int(v) for v in grid.columns]
     import seaborn as sns
@@ -239,6 +288,7 @@ def boundary_heatmap(
         cbar_kws={"label": label},
         **kwargs,
     )
+    _hatch_cells(ax, cells, _noise_label(settings) if records is not None else None)
     ax.invert_yaxis()
     ax.set_xlabel(r"reasoning boundary $\ell_{reas}$ (first reasoning layer)")
     ax.set_ylabel(r"perception boundary $\ell_{perc}$ (last perception layer)")
@@ -247,14 +297,33 @@ def boundary_heatmap(
     return ax
 
 
+def _hatch_cells(ax: Axes, cells: Sequence[tuple[int, int]], label: str | None) -> None:
+    """Hatch heatmap cells (row, column) and add a legend entry ``label`` (when not None)."""
+    from matplotlib.patches import Patch, Rectangle
+
+    style = {"fill": False, "hatch": "//", "edgecolor": "0.6", "linewidth": 0.0, "hatch_linewidth": 1.5}
+    for i, j in cells:
+        ax.add_patch(Rectangle((j, i), 1, 1, **style))
+    if label is not None:
+        ax.legend(
+            handles=[Patch(label=label, **{**style, "linewidth": 0.5})],
+            loc="upper right",
+            fontsize="x-small",
+            framealpha=0.9,
+        )
+
+
 def boundary_heatmaps(
     summaries: pd.DataFrame,
     metric: str = "accuracy",
     relative_to_vanilla: bool = False,
     fig: Figure | None = None,
+    *,
+    records: RecordSource | None = None,
+    **settings: Any,
 ) -> Figure:
     """Figure 4: one :func:`boundary_heatmap` panel per (model, dataset) with boundary runs, on ``fig``
-    (an empty Figure; default: a new one)."""
+    (an empty Figure; default: a new one); ``records`` and ``settings`` as there."""
     df = normalize(summaries, need=(metric,))
     labelled = df[(df["sweep"] == "boundary") & (df["name"] != "vanilla")]
     if labelled.empty:
@@ -262,7 +331,9 @@ def boundary_heatmaps(
     panels = sorted({(m, d) for m, d in zip(labelled["model"], labelled["dataset"], strict=True)})
     fig, axes = panel_axes(fig, len(panels), 6.0, 5.0, style="white")
     for ax, (model, dataset) in zip(axes, panels, strict=True):
-        boundary_heatmap(df, dataset, metric, relative_to_vanilla, ax=ax, model=model)
+        boundary_heatmap(
+            df, dataset, metric, relative_to_vanilla, ax=ax, model=model, records=records, **settings
+        )
     fig.tight_layout()
     return fig
 
@@ -292,13 +363,17 @@ def _setting_curves(
     model: str | None,
     vanilla: bool,
     title: str,
+    records: RecordSource | None = None,
+    bootstrap: dict[str, Any] | None = None,
 ) -> Axes:
     df = normalize(summaries, need=(metric,))
     rows, model = sweep_rows(df, sweep, cols, dataset, model)
     check_metric(rows, metric)
+    if records is not None:
+        difference(None, metric)  # checks the metric before anything is computed
     settings = sorted({(float(a), float(b)) for a, b in zip(rows[cols[0]], rows[cols[1]], strict=True)})
     position = {s: i for i, s in enumerate(settings)}
-    curves = []  # (dataset, x, y, vanilla level or None): computed first, so that an error draws nothing
+    curves = []  # (dataset, x, y, vanilla level or None, inside noise): computed first, so that an error draws nothing
     for name in sorted(rows["dataset"].unique()):
         group = rows[rows["dataset"] == name]
         means = group.groupby(list(cols))[metric].mean().dropna()
@@ -311,14 +386,26 @@ def _setting_curves(
             base = pick_cell(vanilla_rows(df, model, name, like=group), ("eval",), f"vanilla on {name!r}")
             if base is not None and base[metric].notna().any():
                 level = float(base[metric].mean())
-        curves.append((name, x, y, level))
+        noise = []
+        if records is not None:
+            inside = _inside_noise(df, group, cols, model, name, metric, records, bootstrap or {})
+            noise = [inside.get((float(a), float(b)), False) for a, b in means.index]
+        curves.append((name, x, y, level, noise))
     import seaborn as sns
 
     ax = current_axes(ax, style="whitegrid")
-    for color, (name, x, y, level) in zip(sns.color_palette("deep", len(curves)), curves, strict=True):
-        ax.plot(x, y, marker="o", color=color, label=name)
+    for color, (name, x, y, level, noise) in zip(sns.color_palette("deep", len(curves)), curves, strict=True):
+        if records is None:
+            ax.plot(x, y, marker="o", color=color, label=name)
+        else:
+            _marked_curve(ax, x, y, noise, color, name)
         if level is not None:
             ax.axhline(level, color=color, linestyle=":", label=f"{name} vanilla")
+    if records is not None:
+        from matplotlib.lines import Line2D
+
+        hollow = {"marker": "o", "linestyle": "", "markerfacecolor": "white", "markeredgecolor": "0.3"}
+        ax.add_line(Line2D([], [], label=_noise_label(bootstrap or {}), **hollow))
     if relative_to_vanilla and vanilla:
         ax.axhline(0.0, color=PALETTE["vanilla"], linestyle=":", label="vanilla")
     _settings_axis(ax, settings, cols)
@@ -329,6 +416,23 @@ def _setting_curves(
     return ax
 
 
+def _marked_curve(ax: Axes, x: Sequence[int], y: Any, noise: Sequence[bool], color: Any, name: str) -> None:
+    """A line with filled markers, hollow where the point is inside the noise."""
+    ax.plot(x, y, color=color, label=name)
+    y = np.asarray(y, dtype=float)
+    for inside in (False, True):
+        picked = [i for i, flag in enumerate(noise) if flag == inside]
+        if picked:
+            ax.scatter(
+                [x[i] for i in picked],
+                y[picked],
+                s=36,
+                zorder=3,
+                edgecolors=[color],
+                facecolors="white" if inside else [color],
+            )
+
+
 def gain_curves(
     summaries: pd.DataFrame,
     dataset: str | None = None,
@@ -337,12 +441,18 @@ def gain_curves(
     model: str | None = None,
     relative_to_vanilla: bool = False,
     vanilla: bool = True,
+    *,
+    records: RecordSource | None = None,
+    **settings: Any,
 ) -> Axes:
     """Figure 5 left: ``metric`` vs the gain setting (g_reas, g_perc), one line per dataset.
 
     The x-axis lists the (g_reas, g_perc) settings of the ``gains`` sweep in sorted order (as the paper
     does; this reads for one-at-a-time sweeps and for full grids alike). ``vanilla`` adds each dataset's
     vanilla score as a dotted line of the same colour (or the zero line when ``relative_to_vanilla``).
+    With ``records`` (``ResultStore.records``; metric accuracy or f1) a point whose difference to
+    vanilla is inside the noise is hollow, with a legend entry; ``settings``: the bootstrap's
+    ``n_resamples``, ``confidence``, ``seed``.
     """
     return _setting_curves(
         summaries,
@@ -355,6 +465,8 @@ def gain_curves(
         model,
         vanilla,
         "performance vs gains",
+        records,
+        settings,
     )
 
 
@@ -366,9 +478,12 @@ def threshold_curves(
     model: str | None = None,
     relative_to_vanilla: bool = False,
     vanilla: bool = True,
+    *,
+    records: RecordSource | None = None,
+    **settings: Any,
 ) -> Axes:
     """Figure 5 middle: ``metric`` vs the threshold setting (tau_reas, tau_perc), one line per dataset
-    (x-axis and vanilla lines as in :func:`gain_curves`)."""
+    (x-axis, vanilla lines and the noise marks as in :func:`gain_curves`)."""
     return _setting_curves(
         summaries,
         "thresholds",
@@ -380,6 +495,8 @@ def threshold_curves(
         model,
         vanilla,
         "performance vs thresholds",
+        records,
+        settings,
     )
 
 
@@ -437,10 +554,17 @@ def head_counts(
 
 
 def figure5(
-    summaries: pd.DataFrame, metric: str = "accuracy", model: str | None = None, fig: Figure | None = None
+    summaries: pd.DataFrame,
+    metric: str = "accuracy",
+    model: str | None = None,
+    fig: Figure | None = None,
+    *,
+    records: RecordSource | None = None,
+    **settings: Any,
 ) -> Figure:
     """Figure 5: :func:`gain_curves`, :func:`threshold_curves` and :func:`head_counts` side by side,
-    on ``fig`` (an empty Figure; default: a new one).
+    on ``fig`` (an empty Figure; default: a new one); ``records`` and ``settings`` mark the noise in
+    the first two as there.
 
     A panel whose sweep has no runs shows the reason (and the command that produces them) instead;
     a :class:`FacLensError` is raised only when no panel can be drawn (a new figure is closed then).
@@ -449,8 +573,8 @@ def figure5(
     owned = fig is None
     fig, axes = panel_axes(fig, 3, 5.8, 4.6)
     panels = (
-        lambda ax: gain_curves(df, metric=metric, ax=ax, model=model),
-        lambda ax: threshold_curves(df, metric=metric, ax=ax, model=model),
+        lambda ax: gain_curves(df, metric=metric, ax=ax, model=model, records=records, **settings),
+        lambda ax: threshold_curves(df, metric=metric, ax=ax, model=model, records=records, **settings),
         lambda ax: head_counts(df, ax=ax, model=model),
     )
     errors = []

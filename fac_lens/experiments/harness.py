@@ -1,5 +1,5 @@
 """The evaluation harness: generate a reasoning trace per sample under a method, extract and score
-the answer, and summarise accuracy / F1 / weighted F1 per question kind.
+the answer, and summarise accuracy, the reported F1 (App. G weighted F1) and binary F1 per kind.
 
     records = evaluate_batches(model, samples, Method.vanilla())
     summary = summarize(records)
@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.answers import answer_format, extract_answer, is_correct, normalize_answer
-from ..data.metrics import binary_f1, weighted_f1
+from ..data.metrics import YES_NO, binary_f1, reported_f1
 from ..data.sample import Sample
 from ..data.synthetic import diagnose, final_answer
 from ..generation import generate
@@ -112,7 +112,7 @@ def evaluate_batches(
 def _yes_no(records: Sequence[dict[str, Any]]) -> Iterator[tuple[str, str]]:
     for r in records:
         reference = normalize_answer(r["answer"])
-        if reference in ("yes", "no"):
+        if reference in YES_NO:
             predicted = normalize_answer(r["predicted"]) if r["predicted"] is not None else None
             yield predicted, reference
 
@@ -126,24 +126,27 @@ def _error_steps(records: Sequence[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(r["error"] for r in records if not r["correct"] and r["error"]))
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy, binary F1 (yes/no samples; NaN when there are none), weighted F1 over answers,
-    accuracy per kind, error steps, and per-batch time (the keys the results store holds)."""
+def summarize(records: Sequence[dict[str, Any]], n_skipped: int = 0) -> dict[str, Any]:
+    """The keys the results store holds for a run.
+
+    ``f1`` is the F1 the paper reports (App. G): the weighted F1 of yes/no or option-letter labels
+    (:func:`~fac_lens.data.metrics.reported_f1`; NaN for free-form answers); ``binary_f1`` is the F1
+    of "yes" over the yes/no samples (NaN without any). Also accuracy, accuracy per kind, error
+    steps, per-batch time, and ``n_skipped``: samples left out before evaluation (e.g. text-only
+    questions, which have no image).
+    """
     if not records:
-        return {"n": 0}
+        return {"n": 0, "n_skipped": n_skipped}
     yes_no = list(_yes_no(records))
-    predictions = [
-        r["answer"] if r["correct"] else (r["predicted"] if r["predicted"] is not None else "")
-        for r in records
-    ]
     batch_seconds = [r["batch_seconds"] for r in records]
     batch_sizes = [r["batch_size"] for r in records]
     n_batches = sum(1 / size for size in batch_sizes)
     return {
         "n": len(records),
+        "n_skipped": n_skipped,
         "accuracy": _accuracy(records),
-        "f1": binary_f1(*zip(*yes_no, strict=True)) if yes_no else float("nan"),
-        "weighted_f1": weighted_f1(predictions, [r["answer"] for r in records]),
+        "f1": reported_f1(records),
+        "binary_f1": binary_f1(*zip(*yes_no, strict=True)) if yes_no else float("nan"),
         "per_kind": {kind: row["accuracy"] for kind, row in kind_breakdown(records).items()},
         "errors": _error_steps(records),
         "seconds_per_batch": sum(s / b for s, b in zip(batch_seconds, batch_sizes, strict=True)) / n_batches,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..calibration import calibrated_config
 from ..config import FacConfig
-from ..data.datasets import load_samples
+from ..data.datasets import load_samples, split_text_only
 from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
@@ -52,6 +52,7 @@ class Experiment:
     progress: bool = True
     preset: str | None = None
     weights: str | None = None  # fingerprint of the model's files (None for a hub id)
+    n_skipped: int = 0  # text-only samples left out (no image): see split_text_only
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -67,12 +68,18 @@ class Experiment:
         **options: Any,
     ) -> Experiment:
         """Load the model and the samples and open the store (in that order of checks: a bad
-        dataset or model path fails before the store is touched)."""
+        dataset or model path fails before the store is touched). Text-only samples (no image) are
+        left out and counted in ``n_skipped``."""
         from ..loading import load
         from ..model_sources import resolve
 
         shard = shard or Shard()
-        samples = load_samples(dataset, data_root, limit)
+        samples, text_only = split_text_only(load_samples(dataset, data_root, limit))
+        if not samples:
+            raise FacLensError(
+                f"all {len(text_only)} samples of {dataset!r} are text-only (no image): FAC needs an "
+                "image per sample; use a dataset (or --limit) that includes image questions"
+            )
         model = resolve(str(model))  # an embedded model's name -> its folder
         lens = load(model, device=shard.device(device))
         suffix = f"[:{limit}]" if limit else ""
@@ -84,6 +91,7 @@ class Experiment:
             ResultStore(store),
             shard=shard,
             weights=model_fingerprint(model),
+            n_skipped=len(text_only),
             **options,
         )
 
@@ -135,6 +143,7 @@ class Experiment:
             progress=self.progress,
             barrier=self.shard.barrier,
             weights=self.weights,
+            n_skipped=self.n_skipped,
         )
 
     def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:

@@ -48,7 +48,10 @@ from ..errors import FacLensError
 if TYPE_CHECKING:
     import pandas
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Older versions a store is upgraded from when opened: version 1 summaries held the binary F1 as
+#: ``f1``; they are dropped (records stay) and rewritten by the next eval / sweep of their runs.
+UPGRADABLE = (1,)
 
 RECORD_KEYS = (
     "run_id",
@@ -76,9 +79,10 @@ METHOD_KEYS = ("name", "mode", *CONFIG_KEYS, "n_perception", "n_reasoning")
 GENERATION_KEYS = ("max_new_tokens", "batch_size", "seed")
 SUMMARY_KEYS = (
     "n",
+    "n_skipped",
     "accuracy",
     "f1",
-    "weighted_f1",
+    "binary_f1",
     "per_kind",
     "errors",
     "seconds_per_batch",
@@ -97,11 +101,15 @@ SUMMARY_COLUMNS = (
 ARRAY_KEYS = ("name", "kind", "model", "dataset", "meta")
 
 _RUN_FILTERS = ("run_id", "model", "dataset", "sweep", "code_version")
-_SUMMARY_FLOATS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
+_SUMMARY_FLOATS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_S = 60.0
 _FIX = "use a new --store path, or move the old file away"
 
+_SUMMARIES_TABLE = """CREATE TABLE IF NOT EXISTS summaries (
+        run_id TEXT PRIMARY KEY REFERENCES runs(run_id), n INTEGER NOT NULL, n_skipped INTEGER NOT NULL,
+        accuracy REAL, f1 REAL, binary_f1 REAL, per_kind TEXT NOT NULL, errors TEXT NOT NULL,
+        seconds_per_batch REAL, seconds_total REAL)"""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS runs (
@@ -113,10 +121,7 @@ _SCHEMA = (
         predicted TEXT, correct INTEGER NOT NULL, error TEXT, seconds REAL NOT NULL,
         batch_seconds REAL NOT NULL, batch_size INTEGER NOT NULL, code_version TEXT NOT NULL,
         PRIMARY KEY (run_id, sample_id)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS summaries (
-        run_id TEXT PRIMARY KEY REFERENCES runs(run_id), n INTEGER NOT NULL, accuracy REAL, f1 REAL,
-        weighted_f1 REAL, per_kind TEXT NOT NULL, errors TEXT NOT NULL, seconds_per_batch REAL,
-        seconds_total REAL)""",
+    _SUMMARIES_TABLE,
     """CREATE TABLE IF NOT EXISTS arrays (
         name TEXT PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
         meta TEXT NOT NULL, value BLOB NOT NULL)""",
@@ -365,17 +370,28 @@ class ResultStore:
             self._check_version(conn, raw_errors=True)  # read-only: a wrong file is left as it was
             self._configure(conn)
             with self._transaction(conn):
-                if self._check_version(conn, raw_errors=True) is None:  # re-checked under the write lock
+                version = self._check_version(conn, raw_errors=True)  # re-checked under the write lock
+                if version is None:
                     for statement in _SCHEMA:
                         conn.execute(statement)
                     conn.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
                     )
+                elif version in UPGRADABLE:
+                    self._upgrade(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        """Version 1 -> 2: the summaries (derived from records, with the old F1) are dropped and the
+        table made anew; runs, records and arrays are kept."""
+        conn.execute("DROP TABLE IF EXISTS summaries")
+        conn.execute(_SUMMARIES_TABLE)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def _open_error(self, e: sqlite3.Error) -> FacLensError:
         """The error of a failed open: a lock held too long, or a file that is no store."""
@@ -406,6 +422,8 @@ class ResultStore:
             raise FacLensError(
                 f"{self.path} is an SQLite database but not a fac_lens results store (no schema_version); {_FIX}"
             )
+        if str(row[0]) in map(str, UPGRADABLE):
+            return int(row[0])
         if str(row[0]) != str(SCHEMA_VERSION):
             raise FacLensError(
                 f"the results store {self.path} has schema version {row[0]}, but this fac_lens expects "
@@ -622,8 +640,9 @@ class ResultStore:
     def set_summary(self, run_id: str, summary: dict) -> None:
         """Store (or replace) the summary of ``run_id``.
 
-        Keys: :data:`SUMMARY_KEYS` (``n`` required; a missing number is stored as NaN and a missing
-        ``per_kind`` / ``errors`` as ``{}``); a ``run_id`` key, if any, must match.
+        Keys: :data:`SUMMARY_KEYS` (``n`` required; a missing ``n_skipped`` is stored as 0, a missing
+        number as NaN and a missing ``per_kind`` / ``errors`` as ``{}``); a ``run_id`` key, if any,
+        must match. ``f1`` is the reported (weighted, App. G) F1, ``binary_f1`` the F1 of "yes".
         """
         where = f"summary of run {run_id!r}"
         if not isinstance(summary, Mapping):
@@ -646,7 +665,8 @@ class ResultStore:
         row = (
             run_id,
             _integer(summary["n"], "n", where),
-            *(_float_or_nan(summary.get(k), k, where) for k in ("accuracy", "f1", "weighted_f1")),
+            _integer(summary.get("n_skipped", 0), "n_skipped", where),
+            *(_float_or_nan(summary.get(k), k, where) for k in ("accuracy", "f1", "binary_f1")),
             dicts["per_kind"],
             dicts["errors"],
             *(_float_or_nan(summary.get(k), k, where) for k in ("seconds_per_batch", "seconds_total")),
@@ -657,7 +677,7 @@ class ResultStore:
                     f"{where}: no such run in {self.path}; register it with store.ensure_run(...)"
                 )
             conn.execute(
-                f"INSERT OR REPLACE INTO summaries (run_id, {', '.join(SUMMARY_KEYS)}) VALUES ({', '.join('?' * 9)})",
+                f"INSERT OR REPLACE INTO summaries (run_id, {', '.join(SUMMARY_KEYS)}) VALUES ({', '.join('?' * (1 + len(SUMMARY_KEYS)))})",
                 row,
             )
 

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import FacConfig
+from ..data.datasets import split_text_only
 from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
@@ -205,6 +206,7 @@ def run_sweep(
     progress: bool = True,
     barrier: Any = None,
     weights: str | None = None,
+    n_skipped: int = 0,
 ) -> list[str]:
     """Run ``settings`` on ``samples`` into ``store``, skipping what is stored; returns run ids.
 
@@ -213,11 +215,18 @@ def run_sweep(
         barrier: called after this rank's units, before summaries are written (distributed runs).
         weights: the model's fingerprint (:func:`.fingerprint.model_fingerprint`); part of every
             run id, so results of other weights under the same model name are never reused.
+        n_skipped: samples the caller left out already (text-only ones); text-only samples in
+            ``samples`` are left out here too, and every summary records how many in all.
     """
+    samples, text_only = split_text_only(samples)
+    n_skipped += len(text_only)
     if not settings:
         raise FacLensError("the sweep has no settings: give at least one value on every grid axis")
     if not samples:
-        raise FacLensError("the sweep has no samples: check the dataset path and --limit")
+        raise FacLensError(
+            f"the sweep has no samples ({len(text_only)} text-only ones left out): "
+            "check the dataset path and --limit"
+        )
     for setting in settings:  # every error before anything is written
         setting.method.check_model(model.n_layers)
         if setting.method.mode == "static" and ratios is None:
@@ -263,7 +272,7 @@ def run_sweep(
     if barrier is not None:
         barrier()
     if rank == 0:
-        write_summaries(store, dict.fromkeys(run_ids), [s.id for s in samples])
+        write_summaries(store, dict.fromkeys(run_ids), [s.id for s in samples], n_skipped)
     return run_ids
 
 
@@ -294,13 +303,16 @@ def _reused(
     return [{k: v for k, v in r.items() if k not in ("run_id", "code_version")} for r in stored]
 
 
-def write_summaries(store: ResultStore, run_ids: Sequence[str], sample_ids: Sequence[str]) -> int:
-    """Summarise every run that has all ``sample_ids``; returns how many were written."""
+def write_summaries(
+    store: ResultStore, run_ids: Sequence[str], sample_ids: Sequence[str], n_skipped: int = 0
+) -> int:
+    """Summarise every run that has all ``sample_ids`` (``n_skipped``: samples left out before);
+    returns how many were written."""
     wanted = set(sample_ids)
     written = 0
     for run_id in run_ids:
         records = [r for r in store.records(run_id) if r["sample_id"] in wanted]
         if len(records) == len(wanted):
-            store.set_summary(run_id, summarize(records))
+            store.set_summary(run_id, summarize(records, n_skipped))
             written += 1
     return written

@@ -7,23 +7,32 @@ Row selection, shared with :mod:`fac_lens.experiments.figures`:
 * a run's ``sweep`` is a label only (the run id does not include it, so a run shared by two sweeps
   carries one of their labels): a cell takes the runs labelled with the table's sweeps (``eval``, and
   ``ablation`` for Table 2) when there are any, otherwise every run of that method;
-* runs of one cell that differ only in seed or code version are averaged; runs with different
-  hyperparameters or generation settings in one cell raise a :class:`FacLensError` (filter the frame).
+* runs of one cell that differ only in seed or code version are averaged (runs of one seed first,
+  then over seeds); runs with different hyperparameters or generation settings in one cell raise a
+  :class:`FacLensError` (filter the frame).
 
-Accuracy and F1 are reported as stored (fractions in [0, 1]).
+Accuracy and F1 are reported as stored (fractions in [0, 1]); F1 is the weighted F1 of App. G
+(datasets with yes/no or multiple-choice answers only). Where a cell has several seeds the table
+adds the standard deviation over seeds; given the runs' records (``records=ResultStore.records``)
+it adds each method's difference to vanilla on the same samples with its paired bootstrap interval
+and the exact McNemar p-value (:mod:`.significance`). :func:`table_text` writes them as the paper
+does ("0.600 ± 0.014", "+0.100 [+0.020, +0.180] p=0.03").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..config import FacConfig
+from ..data.loaders import BENCHMARKS, benchmark_info
 from ..errors import FacLensError
 from .methods import LABELS
+from .significance import RecordSource, compare_rows
 from .store import CONFIG_KEYS
 
 #: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
@@ -33,16 +42,17 @@ NUMERIC = (
     "n_perception",
     "n_reasoning",
     "n",
+    "n_skipped",
     "accuracy",
     "f1",
-    "weighted_f1",
+    "binary_f1",
     "seconds_per_batch",
     "seconds_total",
     "max_new_tokens",
     "batch_size",
     "seed",
 )
-METRICS = ("accuracy", "f1", "weighted_f1", "seconds_per_batch", "seconds_total")
+METRICS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total")
 METHOD_ORDER = LABELS  # vanilla, static, dynamic, strategy-A .. strategy-D, the two ablations
 ABLATION_LABELS = {
     "vanilla": "vanilla",
@@ -153,10 +163,11 @@ def check_metric(df: pd.DataFrame, metric: str) -> None:
             f"metric {metric!r} is not a summaries column: use one of {[m for m in METRICS if m in df]}"
         )
     if pd.to_numeric(df[metric], errors="coerce").isna().all():
-        hint = " (f1 needs yes/no answers)" if metric == "f1" else ""
-        raise FacLensError(
-            f"metric {metric!r} is NaN for every selected run{hint}: use metric='accuracy' or 'weighted_f1'"
-        )
+        hint = {
+            "f1": " (f1 needs all-yes/no or all-multiple-choice answers)",
+            "binary_f1": " (binary_f1 needs yes/no answers)",
+        }.get(metric, "")
+        raise FacLensError(f"metric {metric!r} is NaN for every selected run{hint}: use metric='accuracy'")
 
 
 def resolve(df: pd.DataFrame, column: str, value: str | None, what: str) -> str:
@@ -210,6 +221,20 @@ def order_methods(labels: Iterable[str]) -> list[str]:
     return known + sorted(labels - set(known))
 
 
+def _paper_position(dataset: str) -> int:
+    """The column of a dataset in the paper's tables (the benchmarks' order); after them: others."""
+    try:
+        return list(BENCHMARKS).index(benchmark_info(dataset.split("[")[0]).name)
+    except FacLensError:
+        return len(BENCHMARKS)
+
+
+def order_datasets(datasets: Iterable[str]) -> list[str]:
+    """Paper order (MathVista-mini, MathVision-mini, HallusionBench, CLEVR, MMStar, SEED-Bench, with
+    or without a ``[:limit]`` suffix), other datasets alphabetically after."""
+    return sorted(set(datasets), key=lambda d: (_paper_position(d), d))
+
+
 def default_methods(df: pd.DataFrame) -> list[str]:
     """Methods of the evaluation: those in runs labelled 'eval'/'ablation' plus vanilla, else all."""
     labelled = df[df["sweep"].isin(["eval", "ablation"])]
@@ -223,29 +248,84 @@ def default_methods(df: pd.DataFrame) -> list[str]:
 # tables
 
 
-def _metric_columns(cells: dict[tuple, pd.DataFrame], datasets: list[str]) -> list[tuple[str, str]]:
+#: Columns a table adds per dataset with the runs' records: the difference to vanilla and its interval.
+DELTA_COLUMNS = {
+    "accuracy": ("delta_accuracy", "delta_accuracy_low", "delta_accuracy_high", "mcnemar_p"),
+    "f1": ("delta_f1", "delta_f1_low", "delta_f1_high"),
+}
+VanillaOf = Callable[[str, str, pd.DataFrame], "pd.DataFrame | None"]
+
+
+def seed_values(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` per seed of one cell's runs (runs of one seed, e.g. two code versions, averaged)."""
+    seeds = rows["seed"].fillna(-1) if "seed" in rows.columns else pd.Series(0, index=rows.index)
+    return rows.groupby(seeds)[metric].mean()
+
+
+def _cell_stats(rows: pd.DataFrame | None, metric: str) -> tuple[float, float]:
+    """(mean over seeds, standard deviation over seeds; NaN with fewer than two seeds)."""
+    if rows is None:
+        return float("nan"), float("nan")
+    values = seed_values(rows, metric).dropna()
+    if values.empty:
+        return float("nan"), float("nan")
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _metric_columns(
+    cells: dict[tuple, pd.DataFrame | None], datasets: list[str], with_deltas: bool
+) -> list[tuple[str, str]]:
     columns = []
     for dataset in datasets:
-        columns.append((dataset, "accuracy"))
-        has_f1 = any(
-            rows["f1"].notna().any() for (_, _, d), rows in cells.items() if d == dataset and rows is not None
-        )
-        if has_f1:
-            columns.append((dataset, "f1"))
+        present = [rows for (_, _, d), rows in cells.items() if d == dataset and rows is not None]
+        has_f1 = any(rows["f1"].notna().any() for rows in present)
+        seeds = any(len(seed_values(rows, "accuracy")) > 1 for rows in present)
+        for metric in ("accuracy", "f1") if has_f1 else ("accuracy",):
+            columns.append((dataset, metric))
+            if seeds:
+                columns.append((dataset, f"{metric}_std"))
+        if with_deltas:
+            columns += [(dataset, c) for c in DELTA_COLUMNS["accuracy"]]
+            if has_f1:
+                columns += [(dataset, c) for c in DELTA_COLUMNS["f1"]]
     return columns
 
 
+def _delta_values(comparison: Any) -> dict[str, float]:
+    """The DELTA_COLUMNS values of one comparison (NaN where there is none)."""
+    values = dict.fromkeys((*DELTA_COLUMNS["accuracy"], *DELTA_COLUMNS["f1"]), float("nan"))
+    if comparison is None:
+        return values
+    values["mcnemar_p"] = comparison.p_value
+    for metric in ("accuracy", "f1"):
+        diff = getattr(comparison, metric)
+        if diff is not None:
+            names = DELTA_COLUMNS[metric][:3]
+            values.update(zip(names, (diff.value, diff.low, diff.high), strict=True))
+    return values
+
+
 def _frame(
-    cells: dict[tuple, pd.DataFrame | None], index: list[tuple[str, str]], datasets: list[str]
+    cells: dict[tuple, pd.DataFrame | None],
+    index: list[tuple[str, str]],
+    datasets: list[str],
+    vanilla_of: VanillaOf,
+    records: RecordSource | None,
+    settings: dict[str, Any],
 ) -> pd.DataFrame:
-    columns = _metric_columns(cells, datasets)
+    columns = _metric_columns(cells, datasets, records is not None)
     data = []
     for model, label in index:
-        row = []
-        for dataset, metric in columns:
+        values: dict[tuple[str, str], float] = {}
+        for dataset in datasets:
             rows = cells.get((model, label, dataset))
-            row.append(float(rows[metric].mean()) if rows is not None else float("nan"))
-        data.append(row)
+            for metric in ("accuracy", "f1"):
+                mean, std = _cell_stats(rows, metric)
+                values[dataset, metric], values[dataset, f"{metric}_std"] = mean, std
+            if records is not None and label != "vanilla" and rows is not None:
+                comparison = compare_rows(rows, vanilla_of(model, dataset, rows), records, **settings)
+                values.update({(dataset, k): v for k, v in _delta_values(comparison).items()})
+        data.append([values.get(column, float("nan")) for column in columns])
     return pd.DataFrame(
         data,
         index=pd.MultiIndex.from_tuples(index, names=["model", "method"]),
@@ -253,16 +333,37 @@ def _frame(
     )
 
 
-def table1(summaries: pd.DataFrame, methods: Sequence[str] = ("vanilla", "dynamic")) -> pd.DataFrame:
-    """Table 1: accuracy (and F1 where the dataset has yes/no answers) per benchmark and method.
+def _vanilla_of(df: pd.DataFrame, prefer: Sequence[str], table: str) -> VanillaOf:
+    """The vanilla runs a cell is compared with: same model, dataset and generation settings."""
+
+    def pick(model: str, dataset: str, like: pd.DataFrame) -> pd.DataFrame | None:
+        rows = vanilla_rows(df, model, dataset, like=like)
+        return pick_cell(rows, prefer, f"{table} vanilla cell ({model}, {dataset})")
+
+    return pick
+
+
+def table1(
+    summaries: pd.DataFrame,
+    methods: Sequence[str] = ("vanilla", "dynamic"),
+    records: RecordSource | None = None,
+    **settings: Any,
+) -> pd.DataFrame:
+    """Table 1: accuracy for every benchmark and F1 where it is defined (yes/no or multiple-choice
+    answers: HallusionBench, MMStar, SEED-Bench), per method; with the records, the difference to
+    vanilla and its uncertainty.
 
     Args:
         summaries: ``ResultStore.summaries()``.
         methods: method labels (``name``, or ``strategy-A`` .. ``strategy-D``), in row order.
+        records: ``run_id -> records`` (``ResultStore.records``) to add the difference to vanilla.
+        settings: the bootstrap's ``n_resamples``, ``confidence``, ``seed`` (defaults 10000, 0.95, 0).
 
     Returns:
         Index (model, method); columns (dataset, metric) with metric ``accuracy`` and, where any run of
-        the dataset has one, ``f1``. Runs labelled sweep 'eval' are preferred; seeds are averaged.
+        the dataset has one, ``f1``; ``accuracy_std`` / ``f1_std`` (over seeds) where a cell of the
+        dataset has several seeds; with ``records`` the :data:`DELTA_COLUMNS` (NaN on vanilla rows).
+        Runs labelled sweep 'eval' are preferred; seeds are averaged.
     """
     df = normalize(summaries, need=("accuracy", "f1"))
     methods = list(methods)
@@ -274,7 +375,7 @@ def table1(summaries: pd.DataFrame, methods: Sequence[str] = ("vanilla", "dynami
         )
     df = df[df["method"].isin(methods)]
     models = sorted(df["model"].unique())
-    datasets = sorted(df["dataset"].unique())
+    datasets = order_datasets(df["dataset"])
     cells = {}
     for model in models:
         for label in methods:
@@ -284,10 +385,10 @@ def table1(summaries: pd.DataFrame, methods: Sequence[str] = ("vanilla", "dynami
                     rows, ("eval",), f"Table 1 cell ({model}, {label}, {dataset})"
                 )
     index = [(m, label) for m in models for label in methods]
-    return _frame(cells, index, datasets)
+    return _frame(cells, index, datasets, _vanilla_of(df, ("eval",), "Table 1"), records, settings)
 
 
-def table2(summaries: pd.DataFrame) -> pd.DataFrame:
+def table2(summaries: pd.DataFrame, records: RecordSource | None = None, **settings: Any) -> pd.DataFrame:
     """Table 2 (ablation): vanilla, w/o reasoning rescaling (``perception_only``), w/o perception
     rescaling (``reasoning_only``) and the full method, per benchmark.
 
@@ -297,7 +398,8 @@ def table2(summaries: pd.DataFrame) -> pd.DataFrame:
     ``reasoning_only`` run. Runs labelled sweep 'ablation' or 'eval' are preferred.
 
     Returns:
-        Index (model, method); columns (dataset, metric) as in :func:`table1`.
+        Index (model, method); columns (dataset, metric) as in :func:`table1` (``records`` and
+        ``settings`` too).
     """
     df = normalize(summaries, need=("accuracy", "f1"))
     ablations = df[df["name"].isin(["perception_only", "reasoning_only"])]
@@ -308,7 +410,7 @@ def table2(summaries: pd.DataFrame) -> pd.DataFrame:
         )
     prefer = ("ablation", "eval")
     models = sorted(ablations["model"].unique())
-    datasets = sorted(ablations["dataset"].unique())
+    datasets = order_datasets(ablations["dataset"])
     cells: dict[tuple, pd.DataFrame | None] = {}
     full_labels: dict[str, set[str]] = {m: set() for m in models}
     for model in models:
@@ -342,7 +444,7 @@ def table2(summaries: pd.DataFrame) -> pd.DataFrame:
                 candidates, prefer, f"Table 2 cell ({model}, {label}, {dataset})"
             )
     index = [(m, label) for m in models for label in (*ABLATION_LABELS.values(), *sorted(full_labels[m]))]
-    return _frame(cells, index, datasets)
+    return _frame(cells, index, datasets, _vanilla_of(df, prefer, "Table 2"), records, settings)
 
 
 def table4(summaries: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
@@ -407,6 +509,46 @@ def table4(summaries: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.
 
 # ---------------------------------------------------------------------------------------------------------
 # rendering
+
+
+def _mean_std(mean: float, std: float, fmt: str) -> str:
+    if math.isnan(mean):
+        return "-"
+    return format(mean, fmt) + ("" if math.isnan(std) else f" ± {format(std, fmt)}")
+
+
+def _delta_text(values: pd.Series, metric: str, fmt: str) -> str:
+    value, low, high = (float(values.get(c, float("nan"))) for c in DELTA_COLUMNS[metric][:3])
+    if math.isnan(value):
+        return "-"
+    text = f"{format(value, '+' + fmt)} [{format(low, '+' + fmt)}, {format(high, '+' + fmt)}]"
+    p = float(values.get("mcnemar_p", float("nan"))) if metric == "accuracy" else float("nan")
+    return text if math.isnan(p) else f"{text} p={p:.2g}"
+
+
+def table_text(table: pd.DataFrame, floatfmt: str = ".3f") -> pd.DataFrame:
+    """A :func:`table1` / :func:`table2` frame as the paper writes it: per dataset ``accuracy`` and
+    ``f1`` as "mean ± std" (std where there are several seeds) and, where the frame has them,
+    ``Δ accuracy`` ("+0.100 [+0.020, +0.180] p=0.03": difference to vanilla, its interval and the
+    McNemar p) and ``Δ f1``; "-" where there is no value."""
+    table = _check_df(table)
+    out: dict[tuple[str, str], list[str]] = {}
+    for dataset in dict.fromkeys(table.columns.get_level_values(0)):
+        part = table[dataset]
+        for metric in ("accuracy", "f1"):
+            if metric not in part.columns:
+                continue
+            std = (
+                part[f"{metric}_std"] if f"{metric}_std" in part.columns else pd.Series(math.nan, part.index)
+            )
+            out[dataset, metric] = [_mean_std(m, s, floatfmt) for m, s in zip(part[metric], std, strict=True)]
+            if DELTA_COLUMNS[metric][0] in part.columns:
+                out[dataset, f"Δ {metric}"] = [
+                    _delta_text(row, metric, floatfmt) for _, row in part.iterrows()
+                ]
+    frame = pd.DataFrame(out, index=table.index)
+    frame.columns = pd.MultiIndex.from_tuples(list(out), names=table.columns.names)
+    return frame
 
 
 def _cell_text(value: object, floatfmt: str) -> str:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import pytest
 
 from fac_lens.data.answers import answer_format, answer_segment, extract_answer, is_correct, normalize_answer
-from fac_lens.data.metrics import accuracy, binary_f1, per_kind, weighted_f1
+from fac_lens.data.metrics import (
+    accuracy,
+    binary_f1,
+    f1_labels,
+    f1_scheme,
+    per_kind,
+    reported_f1,
+    weighted_f1,
+)
 from fac_lens.data.sample import Sample
 from fac_lens.errors import FacLensError
 
@@ -250,3 +259,47 @@ def test_per_kind_rejects_bad_records():
         per_kind([("count", "2")])
     with pytest.raises(FacLensError, match="lacks the key 'reference'"):
         per_kind([{"kind": "count", "prediction": "2"}])
+
+
+# --- Appendix G: the reported F1 of records --------------------------------------------------------
+
+
+def _records(answers, predicted, choices=()):
+    return [
+        {"answer": a, "predicted": p, "correct": p == a, "choices": list(choices)}
+        for a, p in zip(answers, predicted, strict=True)
+    ]
+
+
+def test_always_yes_model_weighted_f1_is_half_the_binary_f1():
+    answers = ["yes"] * 4 + ["no"] * 4
+    predicted = ["yes"] * 8
+    # binary (positive "yes"): tp 4, fp 4, fn 0 -> 2*4 / (2*4 + 4 + 0) = 2/3
+    assert binary_f1(predicted, answers) == pytest.approx(2 / 3)
+    # weighted: F1(yes) = 2/3 with support 4, F1(no) = 0 with support 4 -> (4 * 2/3 + 4 * 0) / 8 = 1/3
+    assert reported_f1(_records(answers, predicted)) == pytest.approx(1 / 3)
+    assert f1_scheme(_records(answers, predicted)) == "binary"
+
+
+def test_multiple_choice_reported_f1_by_hand():
+    answers = ["A", "A", "B", "C"]
+    predicted = ["A", "B", "B", None]  # None: no letter found
+    records = _records(answers, predicted, choices=("x", "y", "z"))
+    assert f1_scheme(records) == "multiple_choice"
+    # A: tp 1, fp 0, fn 1 -> 2/3 (support 2); B: tp 1, fp 1, fn 0 -> 2/3 (support 1); C: tp 0 -> 0
+    assert reported_f1(records) == pytest.approx((2 * 2 / 3 + 1 * 2 / 3 + 0) / 4)
+
+
+def test_binary_labels_follow_correctness_and_drop_non_labels():
+    records = [
+        {"answer": "yes", "predicted": "Yes.", "correct": True, "choices": []},
+        {"answer": "no", "predicted": "maybe", "correct": False, "choices": []},
+        {"answer": "no", "predicted": "yes", "correct": False, "choices": []},
+    ]
+    assert f1_labels(records) == (["yes", None, "yes"], ["yes", "no", "no"])
+
+
+def test_free_form_and_mixed_records_have_no_f1():
+    mixed = _records(["yes", "3"], ["yes", "3"])
+    assert f1_scheme(mixed) is None and f1_labels(mixed) is None
+    assert math.isnan(reported_f1(mixed))

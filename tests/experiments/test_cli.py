@@ -248,3 +248,45 @@ def test_eval_without_yes_no_questions_prints_f1_as_n_a(tmp_path, capsys):
     assert main(["eval", "--method", "vanilla", "--limit", "2", "--store", str(store), *SMALL]) == 0
     out = capsys.readouterr().out
     assert "F1 n/a" in out and "accuracy " in out
+
+
+def test_eval_and_sweep_print_the_difference_to_vanilla_with_its_uncertainty(tmp_path, capsys):
+    from math import comb
+
+    store = tmp_path / "s.sqlite"
+    common = ["--limit", "4", "--store", str(store), *SETTING, *SMALL]
+    assert main(["eval", "--method", "dynamic", *common]) == 0
+    assert "no vanilla run with these generation settings" in capsys.readouterr().out
+    assert main(["eval", "--method", "vanilla", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["vs_vanilla"] is None
+    assert main(["eval", "--method", "dynamic", "--json", *common]) == 0
+    versus = json.loads(capsys.readouterr().out)["vs_vanilla"]
+    by_run = {}
+    for r in ResultStore(store).records():
+        by_run.setdefault(r["run_id"], {})[r["sample_id"]] = r["correct"]
+    runs = {run["method"]["name"]: run["run_id"] for run in ResultStore(store).runs()}
+    vanilla, dynamic = by_run[runs["vanilla"]], by_run[runs["dynamic"]]
+    b = sum(vanilla[s] and not dynamic[s] for s in vanilla)
+    c = sum(dynamic[s] and not vanilla[s] for s in vanilla)
+    expected_p = (
+        1.0 if b + c == 0 else min(1.0, 2 * sum(comb(b + c, k) for k in range(min(b, c) + 1)) / 2 ** (b + c))
+    )
+    assert (versus["n"], versus["b"], versus["c"]) == (4, b, c)
+    assert versus["p_value"] == expected_p
+    assert versus["accuracy"]["value"] == (sum(dynamic.values()) - sum(vanilla.values())) / 4
+    assert versus["accuracy"]["low"] <= versus["accuracy"]["value"] <= versus["accuracy"]["high"]
+    assert main(["eval", "--method", "dynamic", *common]) == 0
+    assert "vs vanilla on 4 paired samples: accuracy" in capsys.readouterr().out
+
+    sweep = ["sweep", "--grid", "gains", "--g-percs", "1.1", "--g-reass", "1.3", *common]
+    assert main(sweep) == 0
+    out = capsys.readouterr().out
+    assert "d_acc" in out and "McNemar" in out
+    assert main([*sweep, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["summaries"]
+    base = next(r for r in rows if r["name"] == "vanilla")
+    assert base["d_acc"] is None  # vanilla has no difference to itself
+    for row in rows:
+        if row["name"] != "vanilla":
+            assert row["d_acc"] == pytest.approx(row["accuracy"] - base["accuracy"])
+            assert row["low"] <= row["d_acc"] <= row["high"] and 0 <= row["p"] <= 1

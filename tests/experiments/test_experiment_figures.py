@@ -1,6 +1,7 @@
 """Paper figures and tables from hand-made run summaries: what is drawn, the values, the bad inputs."""
 
 import math
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -41,7 +42,7 @@ def run(name="dynamic", dataset="hb", sweep="eval", model="m", accuracy=0.5, **k
         "n": 100,
         "accuracy": accuracy,
         "f1": float("nan"),
-        "weighted_f1": accuracy,
+        "binary_f1": float("nan"),
         "per_kind": {},
         "errors": {},
         "seconds_per_batch": 2.0,
@@ -327,10 +328,14 @@ def eval_frame():
 
 def test_table1_picks_evaluation_runs_and_f1_only_where_defined():
     t = T.table1(eval_frame())
-    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1"), ("mv", "accuracy")]
+    # mv's dynamic cell has two seeds: its std column appears
+    assert list(t.columns) == [("hb", "accuracy"), ("hb", "f1"), ("mv", "accuracy"), ("mv", "accuracy_std")]
     assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
     assert t.loc[("m", "dynamic"), ("hb", "accuracy")] == pytest.approx(0.60)
     assert t.loc[("m", "dynamic"), ("mv", "accuracy")] == pytest.approx(0.37)
+    # sample std of 0.36 and 0.38: sqrt(((0.01)^2 + (0.01)^2) / (2 - 1))
+    assert t.loc[("m", "dynamic"), ("mv", "accuracy_std")] == pytest.approx(math.sqrt(2e-4))
+    assert math.isnan(t.loc[("m", "vanilla"), ("mv", "accuracy_std")])  # one seed
     assert t.loc[("m", "vanilla"), ("hb", "f1")] == pytest.approx(0.40)
     with pytest.raises(FacLensError, match=r"no runs of method\(s\) \['static'\]"):
         T.table1(eval_frame(), methods=("vanilla", "static"))
@@ -382,10 +387,10 @@ def test_table4_relative_change_vs_vanilla():
 def test_markdown_and_latex_rendering():
     t = T.table1(eval_frame())
     md = T.to_markdown(t).strip().splitlines()
-    assert md[0] == "| model | method | hb accuracy | hb f1 | mv accuracy |"
-    assert md[1] == "|:---|:---|---:|---:|---:|"
+    assert md[0] == "| model | method | hb accuracy | hb f1 | mv accuracy | mv accuracy_std |"
+    assert md[1] == "|:---|:---|---:|---:|---:|---:|"
     assert len(md) == 2 + len(t)
-    assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 |"
+    assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 | 0.014 |"
     assert "0.6000" in T.to_markdown(t, floatfmt=".4f")
     latex = T.to_latex(T.table4(eval_frame()))
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex
@@ -409,12 +414,14 @@ def test_tables_reject_bad_frames():
 
 
 class SuiteExperiment:
-    """What ``figure_suite.write_all`` reads of an Experiment: names, summaries, the ratio map."""
+    """What ``figure_suite.write_all`` reads of an Experiment: names, summaries, the ratio map, and
+    the store's records (the same four samples for every run)."""
 
     model_name, dataset_name, weights = "m", "hb", None
 
     def __init__(self, rows):
         self.rows = rows
+        self.store = SimpleNamespace(records=lambda run_id: sample_records([1, 0, 1, 1]))
 
     def summaries(self):
         return frame(*self.rows)
@@ -457,3 +464,159 @@ def test_write_all_leaves_the_backend_and_rcparams_as_they_were(tmp_path, monkey
     assert matplotlib.get_backend() == backend == "svg"
     assert [k for k in rc if matplotlib.rcParams[k] != rc[k]] == []
     assert matplotlib.colors.to_rgba("b") == code and plt.get_fignums() == []
+
+
+# ------------------------------------------------------------------------------------------ uncertainty
+
+
+def sample_records(correct, answers=None):
+    """Records of samples s0, s1, ... (yes/no answers when given; else free-form)."""
+    out = []
+    for i, ok in enumerate(correct):
+        answer = answers[i] if answers else "7"
+        wrong = {"yes": "no", "no": "yes"}.get(answer, "8")
+        out.append(
+            {"sample_id": f"s{i}", "correct": bool(ok), "answer": answer, "choices": [],
+             "predicted": answer if ok else wrong}
+        )  # fmt: skip
+    return out
+
+
+def test_table1_difference_to_vanilla_with_interval_and_mcnemar():
+    vanilla = [1, 1, 0, 0, 0, 0, 1, 0, 1, 0]
+    dynamic = [1, 0, 1, 1, 1, 1, 1, 0, 1, 0]
+    df = frame(
+        run("vanilla", dataset="mv", accuracy=0.4, run_id="v"),
+        run("dynamic", dataset="mv", accuracy=0.7, run_id="d"),
+    )
+    source = {"v": sample_records(vanilla), "d": sample_records(dynamic)}.__getitem__
+    t = T.table1(df, records=source, n_resamples=500, seed=4)
+    row = t.loc[("m", "dynamic"), "mv"]
+    assert row["delta_accuracy"] == pytest.approx(0.7 - 0.4)
+    # discordant: b = 1 (s1: vanilla only), c = 4 (s2..s5: dynamic only); p = 2 * (1 + 5) / 2^5
+    assert row["mcnemar_p"] == pytest.approx(2 * 6 / 32)
+    diff = np.array(dynamic, float) - np.array(vanilla, float)
+    draws = np.random.default_rng(4).integers(0, 10, size=(500, 10))
+    resampled = [diff[d].mean() for d in draws]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    assert (row["delta_accuracy_low"], row["delta_accuracy_high"]) == pytest.approx((low, high))
+    assert row["delta_accuracy_low"] <= row["delta_accuracy"] <= row["delta_accuracy_high"]
+    assert t.loc[("m", "vanilla"), "mv"][list(T.DELTA_COLUMNS["accuracy"])].isna().all()
+    text = T.table_text(t)
+    assert text.loc[("m", "dynamic"), ("mv", "Δ accuracy")] == (
+        f"+0.300 [{low:+.3f}, {high:+.3f}] p={2 * 6 / 32:.2g}"
+    )
+    assert text.loc[("m", "vanilla"), ("mv", "Δ accuracy")] == "-"
+
+
+def test_table_differences_pair_seeds_and_show_mean_and_std():
+    answers = ["yes", "no", "yes", "no"]
+    df = frame(
+        run("vanilla", accuracy=0.5, f1=0.5, run_id="v0", seed=0),
+        run("vanilla", accuracy=0.5, f1=0.5, run_id="v1", seed=1),
+        run("dynamic", accuracy=1.0, f1=1.0, run_id="d0", seed=0),
+        run("dynamic", accuracy=0.75, f1=0.7, run_id="d1", seed=1),
+    )
+    source = {
+        "v0": sample_records([1, 1, 0, 0], answers),
+        "v1": sample_records([1, 0, 1, 0], answers),
+        "d0": sample_records([1, 1, 1, 1], answers),
+        "d1": sample_records([1, 1, 1, 0], answers),
+    }.__getitem__
+    t = T.table1(df, records=source, n_resamples=200)
+    row = t.loc[("m", "dynamic"), "hb"]
+    # pairs (seed, sample): 8 of them; vanilla right on 4, dynamic on 7; b = 0, c = 3
+    assert row["delta_accuracy"] == pytest.approx(7 / 8 - 4 / 8)
+    assert row["mcnemar_p"] == pytest.approx(2 / 8)
+    assert row["accuracy"] == pytest.approx(0.875) and row["accuracy_std"] == pytest.approx(
+        math.sqrt(2 * 0.125**2)
+    )
+    assert not math.isnan(row["delta_f1"])
+    text = T.table_text(t)
+    assert text.loc[("m", "dynamic"), ("hb", "accuracy")] == f"0.875 ± {math.sqrt(2 * 0.125**2):.3f}"
+    assert list(text.columns) == [("hb", "accuracy"), ("hb", "Δ accuracy"), ("hb", "f1"), ("hb", "Δ f1")]
+
+
+def test_table_difference_without_common_samples_names_the_fix():
+    df = frame(run("vanilla", dataset="mv", run_id="v"), run("dynamic", dataset="mv", run_id="d"))
+    source = {
+        "v": sample_records([1, 0]),
+        "d": [{**r, "sample_id": "x" + r["sample_id"]} for r in sample_records([1, 0])],
+    }
+    with pytest.raises(FacLensError, match="no common samples"):
+        T.table1(df, records=source.__getitem__)
+
+
+def noisy_boundary_frame():
+    """Boundary cells: (3, 2) as vanilla on every sample (inside the noise), (5, 2) right everywhere."""
+    return frame(
+        run("vanilla", sweep="boundary", accuracy=0.5, run_id="v"),
+        run(sweep="boundary", l_perc=3, l_reas=2, accuracy=0.5, run_id="same"),
+        run(sweep="boundary", l_perc=5, l_reas=2, accuracy=1.0, run_id="better"),
+    )
+
+
+NOISY_RECORDS = {
+    "v": sample_records([1, 0] * 20),
+    "same": sample_records([1, 0] * 20),  # identical: difference 0, interval [0, 0]
+    "better": sample_records([1] * 40),  # +0.5 on 20 discordant samples: interval far from 0
+}
+
+
+def test_boundary_heatmap_hatches_the_cells_inside_the_noise():
+    ax = F.boundary_heatmap(
+        noisy_boundary_frame(), "hb", ax=new_ax(), records=NOISY_RECORDS.__getitem__, n_resamples=200
+    )
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert [(p.get_x(), p.get_y()) for p in hatched] == [(0, 0)]  # row l_perc=3, column l_reas=2
+    assert "inside the noise" in ax.get_legend().get_texts()[0].get_text()
+    plain = F.boundary_heatmap(noisy_boundary_frame(), "hb", ax=new_ax())
+    assert not [p for p in plain.patches if p.get_hatch()] and plain.get_legend() is None
+    with pytest.raises(FacLensError, match="'accuracy' and 'f1'"):
+        F.boundary_heatmap(
+            noisy_boundary_frame(), "hb", metric="seconds_per_batch", records=NOISY_RECORDS.__getitem__
+        )
+
+
+def test_gain_curves_hollow_markers_inside_the_noise():
+    df = frame(
+        run("vanilla", sweep="gains", dataset="a", accuracy=0.5, run_id="v"),
+        run(sweep="gains", dataset="a", g_reas=1.1, accuracy=0.5, run_id="same"),
+        run(sweep="gains", dataset="a", g_reas=1.3, accuracy=1.0, run_id="better"),
+    )
+    ax = F.gain_curves(df, ax=new_ax(), records=NOISY_RECORDS.__getitem__, n_resamples=200)
+    filled, hollow = ax.collections  # significant points first, then those inside the noise
+    assert np.allclose(filled.get_offsets(), [[1, 1.0]]) and np.allclose(hollow.get_offsets(), [[0, 0.5]])
+    assert np.allclose(hollow.get_facecolors()[0], [1, 1, 1, 1])  # white: hollow
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("inside the noise (95% interval" in text for text in labels)
+    fig = F.figure5(df, records=NOISY_RECORDS.__getitem__, n_resamples=200)
+    assert len(fig.axes[0].collections) == 2
+    without_vanilla = df[df["name"] != "vanilla"]
+    with pytest.raises(FacLensError, match="marking the noise needs a vanilla run"):
+        F.gain_curves(without_vanilla, records=NOISY_RECORDS.__getitem__)
+
+
+def test_table1_columns_in_the_papers_order_with_f1_where_defined():
+    order = [
+        "mathvista-mini[:8]",
+        "mathvision-mini",
+        "hallusionbench",
+        "clevr",
+        "mmstar",
+        "seed-bench",
+        "synthetic",
+    ]
+    with_f1 = {"hallusionbench", "mmstar", "seed-bench"}  # yes/no or multiple choice: the paper's F1 columns
+    rows = [
+        run(name, dataset=d, f1=0.5 if d in with_f1 else float("nan"))
+        for d in reversed(order)
+        for name in ("vanilla", "dynamic")
+    ]
+    t = T.table1(frame(*rows))
+    assert list(t.columns) == [
+        (d, m) for d in order for m in (("accuracy", "f1") if d in with_f1 else ("accuracy",))
+    ]
+    assert T.order_datasets(["SEED-Bench", "seedbench[:4]", "b", "a", "MathVista"]) == [
+        "MathVista", "SEED-Bench", "seedbench[:4]", "a", "b",
+    ]  # fmt: skip

@@ -82,10 +82,11 @@ def test_static_method_equals_hand_gains(tiny, samples):
 
 
 def test_summary_metrics_by_hand():
-    def rec(kind, answer, predicted, seconds=2.0, size=2):
+    def rec(kind, answer, predicted, seconds=2.0, size=2, choices=()):
         return {
             "kind": kind,
             "answer": answer,
+            "choices": list(choices),
             "predicted": predicted,
             "correct": predicted == answer,
             "error": None if predicted == answer else "perception",
@@ -100,12 +101,17 @@ def test_summary_metrics_by_hand():
         rec("exist", "no", "no", 4.0),
         rec("count", "two", "three", 4.0),
     ]
-    s = summarize(records)
-    assert s["accuracy"] == 0.5
-    # yes/no samples: tp=1 (yes,yes), fn=1 (yes->no), fp=0 -> F1 = 2/(2+0+1)
-    assert s["f1"] == pytest.approx(2 / 3)
-    # classes yes (support 2): tp1 fp0 fn1 -> 2/3; no (1): tp1 fp1 fn0 -> 2/3; two (1): 0
-    assert s["weighted_f1"] == pytest.approx((2 * 2 / 3 + 1 * 2 / 3 + 0) / 4)
+    s = summarize(records, n_skipped=3)
+    assert s["accuracy"] == 0.5 and s["n"] == 4 and s["n_skipped"] == 3
+    # yes/no samples: tp=1 (yes,yes), fn=1 (yes->no), fp=0 -> binary F1 = 2/(2+0+1)
+    assert s["binary_f1"] == pytest.approx(2 / 3)
+    assert math.isnan(s["f1"])  # yes/no mixed with a free-form answer: no App. G scheme
+    yes_no = summarize(records[:3])
+    # classes yes (support 2): tp1 fp0 fn1 -> 2/3; no (support 1): tp1 fp1 fn0 -> 2/3
+    assert yes_no["f1"] == pytest.approx((2 * 2 / 3 + 1 * 2 / 3) / 3)
+    choice = summarize([rec("mc", "A", "A", choices="xy"), rec("mc", "B", "A", choices="xy")])
+    # A (support 1): tp1 fp1 fn0 -> 2/3; B (support 1): tp0 -> 0
+    assert choice["f1"] == pytest.approx((2 / 3 + 0) / 2) and math.isnan(choice["binary_f1"])
     assert s["per_kind"] == {"count": 0.0, "exist": 2 / 3}
     assert s["seconds_per_batch"] == pytest.approx(3.0)  # two batches: 2 s and 4 s
     assert s["errors"] == {"perception": 2}
@@ -242,3 +248,18 @@ def test_a_model_retrained_in_place_gets_its_own_runs_and_ratio_map(tmp_path):
     second.ratios(n=2)
     ratio_maps = sorted(a["name"].rsplit(":", 1)[1] for a in second.store.arrays(kind="ratios_per_sample"))
     assert ratio_maps == sorted([first.weights, second.weights])  # one map per set of weights
+
+
+def test_text_only_questions_are_skipped_and_counted_in_the_summary(tmp_path):
+    """HallusionBench's visual_input "0" questions have no image: evaluation leaves them out (it used
+    to crash in prepare) and every summary says how many."""
+    from fac_lens.experiments.runner import Experiment
+    from tests.data.test_answer_handling import make_hallusion
+
+    make_hallusion(tmp_path / "hb")
+    options = dict(max_new_tokens=4, batch_size=2, progress=False)
+    exp = Experiment.open(MODEL, "hallusionbench", tmp_path / "s.sqlite", tmp_path / "hb", **options)
+    assert exp.n_skipped == 2 and len(exp.samples) == 2
+    summary = exp.evaluate(Method.vanilla())
+    assert (summary["n"], summary["n_skipped"]) == (2, 2)
+    assert not math.isnan(summary["f1"]) and not math.isnan(summary["binary_f1"])  # yes/no: both F1s

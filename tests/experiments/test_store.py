@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The spec's summaries() columns, written out here so that the test checks the spec, not the module.
 SPEC_SUMMARY_COLUMNS = [
     "run_id", "model", "dataset", "sweep", "code_version", "name", "mode", "strategy", "l_perc", "l_reas",
-    "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "n_perception", "n_reasoning", "n", "accuracy",
-    "f1", "weighted_f1", "per_kind", "errors", "seconds_per_batch", "seconds_total", "max_new_tokens",
+    "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "n_perception", "n_reasoning", "n", "n_skipped",
+    "accuracy", "f1", "binary_f1", "per_kind", "errors", "seconds_per_batch", "seconds_total", "max_new_tokens",
     "batch_size", "seed",
 ]  # fmt: skip
 SPEC_RECORD_KEYS = [
@@ -316,9 +316,10 @@ def test_summaries_round_trip(store: ResultStore) -> None:
     assert store.summary(vanilla) is None
     summary = {
         "n": 12,
+        "n_skipped": 2,
         "accuracy": 0.5,
         "f1": float("nan"),
-        "weighted_f1": 0.4,
+        "binary_f1": 0.4,
         "per_kind": {"count": 0.25, "exist": 0.75},
         "errors": {"perception": 2, "reasoning": 4},
         "seconds_per_batch": 2.5,
@@ -603,3 +604,28 @@ def test_code_version_without_git(
 
     monkeypatch.setattr(subprocess, "run", fail)
     assert store_mod.code_version() == fac_lens.__version__
+
+
+def test_a_version_1_store_is_upgraded_keeping_records_and_dropping_old_summaries(tmp_path: Path) -> None:
+    """Version 1 summaries held the binary F1 as f1: they are dropped, never read as weighted F1."""
+    path = tmp_path / "v1.sqlite"
+    with ResultStore(path) as s:
+        run_id = s.ensure_run(**RUN)
+        s.add_records(make_records(run_id, 3))
+    with sqlite3.connect(path) as raw:  # make it look like version 1: old summaries table and row
+        raw.execute("DROP TABLE summaries")
+        raw.execute(
+            "CREATE TABLE summaries (run_id TEXT PRIMARY KEY, n INTEGER NOT NULL, accuracy REAL, f1 REAL, "
+            "weighted_f1 REAL, per_kind TEXT NOT NULL, errors TEXT NOT NULL, seconds_per_batch REAL, "
+            "seconds_total REAL)"
+        )
+        raw.execute("INSERT INTO summaries VALUES (?, 3, 0.5, 0.9, 0.4, '{}', '{}', 1.0, 2.0)", (run_id,))
+        raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    raw.close()
+    with ResultStore(path) as s:
+        assert s.summary(run_id) is None and len(s.records(run_id)) == 3
+        s.set_summary(run_id, {"n": 3, "n_skipped": 1, "accuracy": 0.5, "f1": 0.3, "binary_f1": 0.9})
+        assert s.summary(run_id)["n_skipped"] == 1
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    raw.close()

@@ -87,13 +87,13 @@ def run_study(
     for name, method in methods.items():
         summary = exp.evaluate(method)
         result["synthetic"][name] = {
-            k: summary[k] for k in ("accuracy", "f1", "weighted_f1", "per_kind", "errors")
+            k: summary[k] for k in ("accuracy", "f1", "binary_f1", "per_kind", "errors")
         }
         summary = pope.evaluate(method)
         records = pope.store.records(summary["run_id"])
         result["pope"][name] = {
             "accuracy": summary["accuracy"],
-            "f1": summary["f1"],
+            "f1": summary["binary_f1"],  # POPE's F1 is the F1 of "yes", as in pope_breakdown
             "variants": pope_breakdown(records),
         }
     Path(model, "study.json").write_text(json.dumps(result, indent=2))
