@@ -383,6 +383,23 @@ def threshold_curves(
     )
 
 
+def head_count_values(rows: pd.DataFrame, cls: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row mask, value, spread) of the heads of class ``cls`` (``"perception"``/``"reasoning"``)
+    each run identified: a dynamic run's mean over its forward passes with the standard deviation
+    (``heads_<cls>_mean`` / ``_std``, recorded per pass), a static run's one count (``n_<cls>``,
+    spread 0). Dynamic runs stored without per-pass counts are left out (mask False)."""
+
+    def column(name: str) -> np.ndarray:
+        if name not in rows.columns:
+            return np.full(len(rows), np.nan)
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float)
+
+    dynamic = (rows["mode"] == "dynamic").to_numpy()
+    value = np.where(dynamic, column(f"heads_{cls}_mean"), column(f"n_{cls}"))
+    spread = np.where(dynamic, np.nan_to_num(column(f"heads_{cls}_std")), 0.0)
+    return ~np.isnan(value), value, spread
+
+
 def head_counts(
     summaries: pd.DataFrame,
     ax: Axes | None = None,
@@ -390,47 +407,48 @@ def head_counts(
     model: str | None = None,
     jitter: float = 0.06,
 ) -> Axes:
-    """Figure 5 right: identified heads (n_perception, n_reasoning) vs (tau_reas, tau_perc).
+    """Figure 5 right: heads identified vs (tau_reas, tau_perc), per class.
 
-    One point per ``thresholds`` run and class, shifted left (perception) or right (reasoning) of its
-    setting with a small seeded horizontal jitter (+-``jitter``); a line joins each class's means.
+    A dynamic run identifies heads anew in every forward pass (prefill and each decoding step): its
+    point is the mean number of heads per pass with a bar of +-1 standard deviation (the
+    token-dependent variability; :func:`head_count_values`). A static run shows its one count, no
+    bar. Points are shifted left (perception) or right (reasoning) of their setting with a small
+    seeded horizontal jitter (+-``jitter``); a line joins each class's means per setting.
     """
     df = normalize(summaries)
     cols = ("tau_reas", "tau_perc")
     rows, model = sweep_rows(df, "thresholds", cols, dataset, model)
-    counts = [c for c in ("n_perception", "n_reasoning") if c in rows.columns and rows[c].notna().any()]
-    if not counts:
+    values = {cls: head_count_values(rows, cls) for cls in ("perception", "reasoning")}
+    if not any(mask.any() for mask, _, _ in values.values()):
         raise FacLensError(
-            "the 'thresholds' runs record no head counts (n_perception / n_reasoning are None): they are "
-            f"recorded for a selection made from a stored ratio map; run {how('thresholds', dataset)} "
-            "with a ratio map stored for the model and dataset"
+            "the 'thresholds' runs record no head counts: dynamic runs record them per forward pass "
+            "(heads_perception_mean, ...) since the records hold head_counts, static runs from the "
+            f"calibration ratio map; re-run {how('thresholds', dataset)} into a new store"
         )
     settings = sorted({(float(a), float(b)) for a, b in zip(rows[cols[0]], rows[cols[1]], strict=True)})
     position = {s: i for i, s in enumerate(settings)}
     rng = np.random.default_rng(0)
     ax = current_axes(ax, style="whitegrid")
-    style = {
-        "n_perception": (-0.12, PALETTE["perception"], "perception"),
-        "n_reasoning": (0.12, PALETTE["reasoning"], "reasoning"),
-    }
-    for col in counts:
-        offset, color, name = style[col]
-        sub = rows[rows[col].notna()]
-        base = np.array(
-            [position[(float(a), float(b))] for a, b in zip(sub[cols[0]], sub[cols[1]], strict=True)]
-        )
+    style = {"perception": (-0.12, PALETTE["perception"]), "reasoning": (0.12, PALETTE["reasoning"])}
+    for cls, (mask, value, spread) in values.items():
+        if not mask.any():
+            continue
+        offset, color = style[cls]
+        sub = rows[mask]
+        keys = [(float(a), float(b)) for a, b in zip(sub[cols[0]], sub[cols[1]], strict=True)]
+        base = np.array([position[key] for key in keys])
         x = base + offset + rng.uniform(-jitter, jitter, size=len(base))
-        ax.scatter(x, sub[col].to_numpy(), color=color, alpha=0.75, s=28, label=f"{name} heads", zorder=3)
-        means = sub.groupby(list(cols))[col].mean()
-        ax.plot(
-            [position[(float(a), float(b))] + offset for a, b in means.index],
-            means.to_numpy(),
-            color=color,
-            linewidth=1.2,
-            alpha=0.8,
-        )
+        y, err = value[mask], spread[mask]
+        ax.scatter(x, y, color=color, alpha=0.75, s=28, label=f"{cls} heads", zorder=3)
+        bars = err > 0
+        if bars.any():
+            ax.vlines(
+                x[bars], (y - err)[bars], (y + err)[bars], color=color, alpha=0.6, label=f"_{cls} +-1 std"
+            )
+        means = pd.Series(y).groupby(base).mean()  # per setting position
+        ax.plot(means.index + offset, means.to_numpy(), color=color, linewidth=1.2, alpha=0.8)
     _settings_axis(ax, settings, cols)
-    ax.set_ylabel("identified heads")
+    ax.set_ylabel("heads identified per pass (mean +-1 std)")
     ax.set_title(f"identified heads vs thresholds ({model})", fontsize="medium")
     ax.legend(fontsize="small")
     return ax

@@ -184,6 +184,10 @@ def threshold_rows():
             accuracy=acc,
             n_perception=n_p,
             n_reasoning=n_r,
+            heads_perception_mean=n_p - 0.5,  # dynamic runs: per-pass mean and std
+            heads_perception_std=1.0,
+            heads_reasoning_mean=n_r / 3,
+            heads_reasoning_std=2.0,
         )
         for d in ("a", "b")
         for tr, tp, acc, n_p, n_r in settings
@@ -220,17 +224,41 @@ def test_threshold_curves_and_head_counts():
 
     ax = new_ax()
     assert F.head_counts(df, ax=ax) is ax
-    perception, reasoning = ax.collections
+    perception, perception_bars, reasoning, reasoning_bars = ax.collections
     assert len(perception.get_offsets()) == len(reasoning.get_offsets()) == 6
     xy = np.asarray(perception.get_offsets())
-    assert sorted(xy[:, 1]) == [8, 8, 12, 12, 12, 12]
+    assert sorted(xy[:, 1]) == [7.5, 7.5, 11.5, 11.5, 11.5, 11.5]  # per-pass means, not n_perception
     positions = np.array([0, 1, 2, 0, 1, 2]) - 0.12
     assert np.all(np.abs(xy[:, 0] - positions) <= 0.06 + 1e-9)  # small jitter around the setting
-    assert np.allclose(ax.lines[1].get_ydata(), [30, 30, 90])  # mean reasoning heads per setting
+    for (x, y), segment in zip(xy, perception_bars.get_segments(), strict=True):
+        assert np.allclose(segment, [[x, y - 1.0], [x, y + 1.0]])  # +-1 std
+    rx, ry = np.asarray(reasoning.get_offsets()).T
+    assert all(
+        np.allclose(seg, [[a, b - 2.0], [a, b + 2.0]])
+        for (a, b), seg in zip(zip(rx, ry, strict=True), reasoning_bars.get_segments(), strict=True)
+    )
+    assert np.allclose(ax.lines[1].get_ydata(), [10, 10, 30])  # mean reasoning heads per setting
 
-    no_counts = df.assign(n_perception=None, n_reasoning=None)
+    no_counts = df.assign(
+        n_perception=None, n_reasoning=None, heads_perception_mean=None, heads_reasoning_mean=None
+    )
     with pytest.raises(FacLensError, match="no head counts"):
         F.head_counts(no_counts)
+
+
+def test_head_counts_static_runs_show_their_one_count_and_dynamic_runs_need_per_pass_counts():
+    rows = [
+        run(sweep="thresholds", name="static", tau_reas=0.01, tau_perc=0.22, n_perception=12, n_reasoning=30),
+        run(sweep="thresholds", name="static", tau_reas=0.01, tau_perc=0.3, n_perception=8, n_reasoning=31),
+    ]
+    ax = F.head_counts(frame(*rows), ax=new_ax())
+    assert len(ax.collections) == 2  # two classes, no spread bars
+    assert sorted(np.asarray(ax.collections[0].get_offsets())[:, 1]) == [8, 12]
+    assert sorted(np.asarray(ax.collections[1].get_offsets())[:, 1]) == [30, 31]
+    # a dynamic run stored without per-pass counts is not drawn with the static count of the ratio map
+    old_dynamic = run(sweep="thresholds", tau_reas=0.01, tau_perc=0.22, n_perception=99, n_reasoning=99)
+    with pytest.raises(FacLensError, match="no head counts"):
+        F.head_counts(frame(old_dynamic))
 
 
 def test_figure5_three_panels_and_missing_sweeps():

@@ -242,3 +242,56 @@ def test_a_model_retrained_in_place_gets_its_own_runs_and_ratio_map(tmp_path):
     second.ratios(n=2)
     ratio_maps = sorted(a["name"].rsplit(":", 1)[1] for a in second.store.arrays(kind="ratios_per_sample"))
     assert ratio_maps == sorted([first.weights, second.weights])  # one map per set of weights
+
+
+def _length_by_hand(ids: list[int], eos: set[int]) -> int:
+    for position, token in enumerate(ids):
+        if token in eos:
+            return position + 1
+    return len(ids)
+
+
+def test_stored_per_pass_head_counts_equal_a_count_by_hand(tiny, samples, tmp_path):
+    """The records of a dynamic run hold, per sample, the heads identified in each forward pass
+    before its EOS: recounted here from the per-pass ratios of a plain fl.generate with eq. 5."""
+    import statistics
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    settings = [Setting("eval", Method("dynamic", CONFIG)), Setting("eval", Method.vanilla())]
+    dynamic, vanilla = run_sweep(
+        tiny, samples[:4], settings, store, "fac-tiny", "t", batch_size=2, max_new_tokens=40, progress=False
+    )
+    stored = {r["sample_id"]: r for r in store.records(dynamic)}
+    eos = {tiny.tokenizer.eos_token_id}
+    c = CONFIG
+    lengths, all_perc, all_reas = [], [], []
+    for start in (0, 2):
+        batch = samples[start : start + 2]
+        out = fl.generate(
+            tiny, tiny.prepare([s.image for s in batch], [s.prompt() for s in batch]), 40, fac=CONFIG
+        )
+        passes = out.rescale.pass_ratios
+        for b, sample in enumerate(batch):
+            n = _length_by_hand(out.new_tokens[b].tolist(), eos)
+            lengths.append(n)
+            perc, reas = [], []
+            for ratios in passes[:n]:
+                visual = ratios[b].tolist()  # [n_layers][n_heads]
+                perc.append(sum(v >= c.tau_perc for layer in visual[: c.l_perc + 1] for v in layer))
+                reas.append(sum(v <= c.tau_reas for layer in visual[c.l_reas :] for v in layer))
+            record = stored[sample.id]
+            assert record["generated_tokens"] == n
+            assert record["head_counts"] == {"perception": perc, "reasoning": reas}
+            all_perc += perc
+            all_reas += reas
+    assert min(lengths) < 40  # some trace ended before max_new_tokens: its later passes are left out
+    assert len(all_perc) == sum(lengths) and len(set(all_perc + all_reas)) > 1  # counts vary
+    summary = store.summary(dynamic)
+    assert summary["heads_perception_mean"] == pytest.approx(statistics.fmean(all_perc))
+    assert summary["heads_perception_std"] == pytest.approx(statistics.pstdev(all_perc))
+    assert summary["heads_reasoning_mean"] == pytest.approx(statistics.fmean(all_reas))
+    assert summary["heads_reasoning_std"] == pytest.approx(statistics.pstdev(all_reas))
+    records = store.records(dynamic)
+    assert summary["seconds_per_token"] == pytest.approx(sum(r["seconds"] for r in records) / sum(lengths))
+    assert all(r["head_counts"] is None and r["generated_tokens"] > 0 for r in store.records(vanilla))
+    assert math.isnan(store.summary(vanilla)["heads_perception_mean"])
