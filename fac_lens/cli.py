@@ -94,6 +94,18 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _calibration(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "calibration split (the reference ratio map: static heads, calibrated thresholds, threshold grids)"
+    )
+    group.add_argument(
+        "--calibration",
+        help="file or folder of a separate split of --dataset to calibrate on (default: the synthetic "
+        "validation split; for other benchmarks the samples after the evaluated ones are held out)",
+    )
+    group.add_argument("--calibration-n", type=int, default=32, help="calibration samples (default 32)")
+
+
 AXES = ("l_percs", "l_reass", "g_percs", "g_reass", "tau_percs", "tau_reass")
 
 
@@ -131,14 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(STRATEGIES),
         help="Appendix B strategy of the FAC setting (default: A, or the one --method names)",
     )
-    for add in (_common, _generation, _setting):
+    for add in (_common, _generation, _setting, _calibration):
         add(ev)
 
     sw = commands.add_parser("sweep", help="run grids of settings (and vanilla) into the store")
     sw.add_argument(
         "--grid", action="append", choices=GRID_CHOICES, help="grid to run; repeat for several (default all)"
     )
-    for add in (_axes, _common, _generation, _setting):
+    for add in (_axes, _common, _generation, _setting, _calibration):
         add(sw)
 
     fi = commands.add_parser(
@@ -151,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=GRID_CHOICES,
         help="grids to (re)use; repeat for several (default all)",
     )
-    for add in (_axes, _common, _generation, _setting):
+    for add in (_axes, _common, _generation, _setting, _calibration):
         add(fi)
 
     ra = commands.add_parser("ratios", help="record the visual attention ratio of every head")
@@ -213,6 +225,8 @@ def _open(args: argparse.Namespace, shard=None):
         options.update(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if getattr(args, "preset", None):
         options["preset"] = args.preset
+    if hasattr(args, "calibration"):
+        options.update(calibration=args.calibration, calibration_n=args.calibration_n)
     return Experiment.open(
         args.model, args.dataset, args.store, args.data_root, args.limit, args.device, shard, **options
     )

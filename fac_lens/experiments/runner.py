@@ -16,11 +16,18 @@ from typing import Any
 
 from ..calibration import calibrated_config
 from ..config import FacConfig
-from ..data.datasets import load_samples
+from ..data.datasets import SYNTHETIC, load_samples
 from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
+from .calibration_split import (
+    DEFAULT_SIZE,
+    CalibrationSplit,
+    hold_out,
+    load_calibration,
+    synthetic_validation,
+)
 from .distributed import Shard
 from .fingerprint import model_fingerprint
 from .methods import Method
@@ -38,7 +45,8 @@ def model_label(source: str | Path) -> str:
 
 @dataclass
 class Experiment:
-    """A loaded model, a dataset subset and a results store; caches the reference ratio map."""
+    """A loaded model, a dataset subset and a results store; caches the reference ratio map, which
+    is recorded on ``calibration``, a split disjoint from ``samples`` (:mod:`.calibration_split`)."""
 
     model: LensModel
     model_name: str
@@ -52,6 +60,7 @@ class Experiment:
     progress: bool = True
     preset: str | None = None
     weights: str | None = None  # fingerprint of the model's files (None for a hub id)
+    calibration: CalibrationSplit | None = None
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -64,18 +73,39 @@ class Experiment:
         limit: int | None = None,
         device: str = "cpu",
         shard: Shard | None = None,
+        calibration: str | Path | None = None,
+        calibration_n: int = DEFAULT_SIZE,
         **options: Any,
     ) -> Experiment:
-        """Load the model and the samples and open the store (in that order of checks: a bad
-        dataset or model path fails before the store is touched)."""
+        """Load the model, the samples and the calibration split, and open the store (in that order
+        of checks: a bad dataset or model path fails before the store is touched).
+
+        Args:
+            calibration: a file or folder of a separate split of ``dataset`` to record the reference
+                ratio map on (its first ``calibration_n`` samples). Default: the synthetic
+                validation split for the synthetic datasets; for the other benchmarks the
+                ``calibration_n`` samples after the evaluated ones are held out (without ``limit``
+                every sample but the last ``calibration_n`` is evaluated).
+        """
         from ..loading import load
         from ..model_sources import resolve
 
         shard = shard or Shard()
-        samples = load_samples(dataset, data_root, limit)
+        key = dataset.lower()
+        suffix = f"[:{limit}]" if limit else ""
+        if calibration is not None:
+            samples = load_samples(dataset, data_root, limit)
+            split = load_calibration(dataset, calibration, calibration_n)
+        elif key in SYNTHETIC:
+            samples = load_samples(dataset, data_root, limit)
+            split = synthetic_validation(key, calibration_n)
+        else:
+            wanted = None if limit is None else limit + calibration_n
+            samples, split = hold_out(load_samples(dataset, data_root, wanted), limit, calibration_n, key)
+            suffix = f"[:{len(samples)}]"
+        split.check_disjoint(samples)
         model = resolve(str(model))  # an embedded model's name -> its folder
         lens = load(model, device=shard.device(device))
-        suffix = f"[:{limit}]" if limit else ""
         return cls(
             lens,
             model_label(model),
@@ -84,19 +114,30 @@ class Experiment:
             ResultStore(store),
             shard=shard,
             weights=model_fingerprint(model),
+            calibration=split,
             **options,
         )
 
-    def ratios(self, n: int = 32) -> HeadRatios:
-        """The reference ratio map (first ``n`` samples), recorded once and kept in the store."""
+    def ratios(self, n: int | None = None) -> HeadRatios:
+        """The reference ratio map, recorded once on the calibration split (its first ``n`` samples
+        when given; the runs then record that part) and kept in the store."""
         if self._ratios is None:
+            if self.calibration is None:
+                raise FacLensError(
+                    "this Experiment has no calibration split to record the reference ratio map on: "
+                    "open it with Experiment.open(...), or pass calibration=CalibrationSplit(...) "
+                    "with samples disjoint from the evaluated ones"
+                )
+            if n is not None:
+                self.calibration = self.calibration.first(n)
+            self.calibration.check_disjoint(self.samples)
             self._ratios = reference_ratios(
                 self.model,
-                self.samples,
+                list(self.calibration.samples),
                 self.store,
                 self.model_name,
                 self.dataset_name,
-                n=n,
+                n=len(self.calibration.samples),
                 progress=self.progress,
                 weights=self.weights,
             )
@@ -119,6 +160,7 @@ class Experiment:
         settings = list(settings)
         if include_vanilla:
             settings = [Setting("vanilla", Method.vanilla()), *settings]
+        ratios = self.ratios()  # static gains and the head counts of every setting
         return run_sweep(
             self.model,
             self.samples,
@@ -126,7 +168,7 @@ class Experiment:
             self.store,
             self.model_name,
             self.dataset_name,
-            ratios=self.ratios(),  # static gains and the head counts of every setting
+            ratios=ratios,
             batch_size=self.batch_size,
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
@@ -135,6 +177,7 @@ class Experiment:
             progress=self.progress,
             barrier=self.shard.barrier,
             weights=self.weights,
+            calibration=self.calibration,
         )
 
     def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:

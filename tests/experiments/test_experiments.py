@@ -295,3 +295,41 @@ def test_stored_per_pass_head_counts_equal_a_count_by_hand(tiny, samples, tmp_pa
     assert summary["seconds_per_token"] == pytest.approx(sum(r["seconds"] for r in records) / sum(lengths))
     assert all(r["head_counts"] is None and r["generated_tokens"] > 0 for r in store.records(vanilla))
     assert math.isnan(store.summary(vanilla)["heads_perception_mean"])
+
+
+def test_calibration_split_is_disjoint_recorded_and_part_of_the_run_id(tmp_path):
+    import hashlib
+
+    from fac_lens.experiments.runner import Experiment
+
+    store = tmp_path / "s.sqlite"
+    options = dict(limit=2, max_new_tokens=6, batch_size=2, progress=False)
+    exp = Experiment.open(MODEL, "synthetic", store, calibration_n=3, **options)
+    validation = [f"validation-{i:06d}" for i in range(3)]
+    assert exp.calibration.ids == validation and not {s.id for s in exp.samples} & set(validation)
+    # the calibrated setting is the one of the validation ratio map, not of the evaluated samples
+    from fac_lens.data.synthetic import samples as synthetic_samples
+
+    by_hand = reference_ratios(exp.model, list(synthetic_samples("validation", 3)), progress=False)
+    config = exp.base_config()
+    assert config == calibrated_config(by_hand)
+    assert torch.equal(exp.ratios().per_sample, by_hand.per_sample)
+    (array,) = exp.store.arrays(kind="ratios_per_sample")
+    assert array["meta"]["sample_ids"] == validation
+
+    static = exp.evaluate(Method("static", config))
+    vanilla = exp.evaluate(Method.vanilla())
+    recorded = exp.store.run(static["run_id"])["generation"]["calibration"]
+    digest = hashlib.sha256("\n".join(validation).encode()).hexdigest()
+    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest}
+    assert "calibration" not in exp.store.run(vanilla["run_id"])["generation"]  # vanilla uses none
+
+    other = Experiment.open(MODEL, "synthetic", store, calibration_n=2, **options)
+    assert other.calibration.ids == validation[:2]
+    again = other.evaluate(Method("static", config))  # same setting, another calibration split
+    assert again["run_id"] != static["run_id"]
+    assert len(other.store.records(again["run_id"])) == 2  # generated for this run, not served
+    assert other.evaluate(Method.vanilla())["run_id"] == vanilla["run_id"]
+
+    with pytest.raises(FacLensError, match="shares 2 sample id"):
+        Experiment.open(MODEL, "synthetic", store, calibration=TEST, **options)
