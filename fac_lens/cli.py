@@ -165,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for add in (_axes, _common, _generation, _setting, _calibration):
         add(fi)
+    timing = fi.add_argument_group("timing (Table 4, Fig. 3)")
+    timing.add_argument(
+        "--timing-repeats",
+        type=int,
+        default=3,
+        help="interleaved repeats of every method on the same batches, after a warm-up, vanilla timed "
+        "twice for the noise floor (default 3; 0: no timing, no Table 4)",
+    )
+    timing.add_argument(
+        "--timing-batches", type=int, default=2, help="batches timed in each repeat (default 2)"
+    )
 
     ra = commands.add_parser("ratios", help="record the visual attention ratio of every head")
     ra.add_argument("--query", choices=("all", "last", "text"), default="all", help="query set (default all)")
@@ -225,6 +236,8 @@ def _open(args: argparse.Namespace, shard=None):
         options.update(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if getattr(args, "preset", None):
         options["preset"] = args.preset
+    if hasattr(args, "timing_repeats"):
+        options.update(timing_repeats=args.timing_repeats, timing_batches=args.timing_batches)
     if hasattr(args, "calibration"):
         options.update(calibration=args.calibration, calibration_n=args.calibration_n)
     return Experiment.open(

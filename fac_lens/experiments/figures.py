@@ -47,6 +47,7 @@ from .tables import (
     resolve,
     vanilla_rows,
 )
+from .timing import NOISE_FLOOR, TimingResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -148,14 +149,20 @@ def efficiency_scatter(
     ax: Axes | None = None,
     model: str | None = None,
     methods: Sequence[str] | None = None,
+    timing: TimingResult | None = None,
 ) -> Axes:
-    """Figure 3: one point per method, x = (accuracy / seconds_per_batch)^2, y = accuracy.
+    """Figure 3: one point per method, x = (accuracy / seconds per batch)^2, y = accuracy.
 
     Args:
-        summaries: ``ResultStore.summaries()``.
+        summaries: ``ResultStore.summaries()`` (the accuracy; and the time when ``timing`` is None).
         dataset, model: which runs (may be None when the frame holds only one).
         methods: method labels (``name`` or ``strategy-A`` ..); default: the methods of runs labelled
             'eval'/'ablation' plus vanilla. Runs labelled 'eval' are preferred; seeds are averaged.
+        timing: an interleaved, repeated timing (:func:`.timing.benchmark`) of these methods: x uses
+            its median seconds per batch, with a horizontal bar over its interquartile range; each
+            label shows the per-token overhead over vanilla, and the noise floor (vanilla timed
+            twice) is written in the corner. Without it, x uses the sweep's per-run times (which
+            depend on trace length and run order).
     """
     df = normalize(summaries, need=("accuracy", "seconds_per_batch"))
     dataset = resolve(df, "dataset", dataset, "summaries")
@@ -163,7 +170,8 @@ def efficiency_scatter(
     model = resolve(scope, "model", model, f"dataset {dataset!r}")
     scope = scope[scope["model"] == model]
     methods = default_methods(scope) if methods is None else list(methods)
-    points = []  # (label, x, accuracy): computed first, so that an error draws nothing
+    timed = timing.summary().set_index("method") if timing is not None else None
+    points = []  # (label, x, x range, accuracy): computed first, so that an error draws nothing
     for label in methods:
         cell = pick_cell(
             scope[scope["method"] == label], ("eval",), f"method {label!r} on {dataset!r} ({model})"
@@ -173,23 +181,54 @@ def efficiency_scatter(
                 f"no runs of method {label!r} on dataset {dataset!r} ({model}): run {how('eval', dataset)}, "
                 "or leave it out of methods="
             )
-        accuracy, seconds = float(cell["accuracy"].mean()), float(cell["seconds_per_batch"].mean())
-        if not seconds > 0 or math.isnan(accuracy):
+        accuracy = float(cell["accuracy"].mean())
+        text = _display_label(cell, label)
+        if timed is not None:
+            if label not in timed.index:
+                raise FacLensError(
+                    f"method {label!r} was not timed (timed: {list(timed.index)}): time it with "
+                    "benchmark(...), or leave it out of methods="
+                )
+            row = timed.loc[label]
+            seconds, slow, fast = (
+                row["seconds_per_batch"],
+                row["seconds_per_batch_q75"],
+                row["seconds_per_batch_q25"],
+            )
+            if label != "vanilla":
+                text += f" ({row['overhead_token_pct']:+.1f}%/token)"
+        else:
+            seconds = float(cell["seconds_per_batch"].mean())
+            slow = fast = seconds
+        if not seconds > 0 or not fast > 0 or math.isnan(accuracy):
             raise FacLensError(
                 f"method {label!r} on {dataset!r} has accuracy={accuracy} and seconds_per_batch={seconds}: "
                 "re-run it so that both are recorded (seconds_per_batch must be > 0)"
             )
-        points.append((_display_label(cell, label), (accuracy / seconds) ** 2, accuracy))
+        x = (accuracy / seconds) ** 2
+        points.append((text, x, ((accuracy / slow) ** 2, (accuracy / fast) ** 2), accuracy))
     import seaborn as sns
 
     ax = current_axes(ax, style="whitegrid")
     colors = sns.color_palette("deep", max(len(methods), 1))
-    for color, (text, x, accuracy) in zip(colors, points, strict=False):
+    for color, (text, x, (low, high), accuracy) in zip(colors, points, strict=False):
         ax.scatter([x], [accuracy], s=70, color=color, label=text, zorder=3)
+        if high > low:
+            ax.hlines(accuracy, low, high, color=color, alpha=0.6, label=f"_{text} IQR")
         ax.annotate(text, (x, accuracy), textcoords="offset points", xytext=(5, 5), fontsize="small")
     ax.set_xlabel(r"$(\mathrm{Acc}/\mathrm{AvgBatchTime})^2$  [s$^{-2}$]")
     ax.set_ylabel("accuracy")
     ax.set_title(f"efficiency on {dataset} ({model})")
+    if timing is not None:
+        floor = timing.noise_floor()
+        summary = timed.loc[NOISE_FLOOR] if NOISE_FLOOR in timed.index else None
+        note = f"{timing.settings.get('repeats', '?')} interleaved repeats; bars: IQR"
+        if floor is not None and summary is not None:
+            note += (
+                f"\nnoise floor (vanilla vs vanilla): {floor:+.1f}%/token "
+                f"[{summary['overhead_token_pct_q25']:+.1f}, {summary['overhead_token_pct_q75']:+.1f}]"
+            )
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize="x-small", va="bottom")
     ax.margins(x=0.15, y=0.15)
     if points:
         ax.legend(fontsize="small")

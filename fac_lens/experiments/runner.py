@@ -32,7 +32,8 @@ from .distributed import Shard
 from .fingerprint import model_fingerprint
 from .methods import Method
 from .store import ResultStore
-from .sweeps import GRIDS, Setting, grid, reference_ratios, run_sweep
+from .sweeps import GRIDS, Setting, ablation_grid, grid, reference_ratios, run_sweep
+from .timing import TimingResult, benchmark
 
 DEFAULT_MODEL = "fac-tiny"
 
@@ -61,6 +62,8 @@ class Experiment:
     preset: str | None = None
     weights: str | None = None  # fingerprint of the model's files (None for a hub id)
     calibration: CalibrationSplit | None = None
+    timing_repeats: int = 3  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
+    timing_batches: int = 2  # batches of the evaluation samples each repeat times
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -200,6 +203,32 @@ class Experiment:
         """This model and dataset's summary rows (a pandas DataFrame)."""
         return self.store.summaries(model=self.model_name, dataset=self.dataset_name)
 
+    def timing(
+        self, base: FacConfig | None = None, mode: str = "dynamic", repeats: int | None = None
+    ) -> TimingResult:
+        """Time the methods of the ablation grid at ``base`` (vanilla, the full method, each class
+        alone, strategies B-D, the other mode) with :func:`.timing.benchmark`: warm-up, then
+        ``repeats`` interleaved rounds over the first ``timing_batches`` batches, vanilla twice."""
+        from .tables import method_label
+
+        base = base or self.base_config()
+        methods = {"vanilla": Method.vanilla()}
+        for setting in ablation_grid(base, mode):
+            method = setting.method
+            methods[method_label(method.name, method.config.strategy)] = method
+        return benchmark(
+            self.model,
+            self.samples,
+            methods,
+            self.ratios(),
+            batch_size=self.batch_size,
+            n_batches=self.timing_batches,
+            max_new_tokens=self.max_new_tokens,
+            repeats=self.timing_repeats if repeats is None else repeats,
+            seed=self.seed,
+            progress=self.progress,
+        )
+
     def figures(
         self,
         out: str | Path = "figures",
@@ -208,7 +237,8 @@ class Experiment:
         base: FacConfig | None = None,
         axes: dict[str, Any] | None = None,
     ) -> list[Path]:
-        """Run whatever the figures need that the store lacks, then write every figure and table."""
+        """Run whatever the figures need that the store lacks, time the methods (:meth:`timing`, for
+        Table 4 and Fig. 3; skipped when ``timing_repeats`` is 0), then write every figure and table."""
         from .figure_suite import write_all
 
         base = base or self.base_config()
@@ -216,4 +246,5 @@ class Experiment:
         self.shard.barrier()
         if self.shard.rank != 0:
             return []
-        return write_all(self, base, Path(out), members)
+        timing = self.timing(base, mode) if "ablation" in grids and self.timing_repeats > 0 else None
+        return write_all(self, base, Path(out), members, timing)

@@ -395,18 +395,6 @@ def test_table2_ablation_rows_and_matching_full_run():
         T.table2(eval_frame())
 
 
-def test_table4_relative_change_vs_vanilla():
-    t = T.table4(eval_frame())
-    assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
-    assert t.loc[("m", "dynamic"), ("hb", "change_pct")] == pytest.approx(5.0)
-    assert t.loc[("m", "dynamic"), ("hb", "text")] == "2.10 (+5.0%)"
-    assert t.loc[("m", "dynamic"), ("mv", "change_pct")] == pytest.approx(100 * (3.1 - 4.0) / 4.0)
-    assert t.loc[("m", "vanilla"), ("mv", "text")] == "4.00 (+0.0%)"
-    assert t[("hb", "seconds_per_batch")].dtype == float
-    with pytest.raises(FacLensError, match="no vanilla run"):
-        T.table4(eval_frame().query("name != 'vanilla'"))
-
-
 def test_markdown_and_latex_rendering():
     t = T.table1(eval_frame())
     md = T.to_markdown(t).strip().splitlines()
@@ -415,7 +403,7 @@ def test_markdown_and_latex_rendering():
     assert len(md) == 2 + len(t)
     assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 |"
     assert "0.6000" in T.to_markdown(t, floatfmt=".4f")
-    latex = T.to_latex(T.table4(eval_frame()))
+    latex = T.to_latex(pd.DataFrame({"change_pct": ["2.10 (+5.0%)"]}))
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex
     assert "(+5.0\\%)" in latex and "change\\_pct" in latex
     nan_md = T.to_markdown(pd.DataFrame({"x": [1.0, math.nan]}))
@@ -426,7 +414,7 @@ def test_tables_reject_bad_frames():
     with pytest.raises(FacLensError, match="pandas DataFrame"):
         T.table1([{"model": "m"}])
     with pytest.raises(FacLensError, match="summaries is empty.*fac-lens eval"):
-        T.table4(eval_frame().iloc[:0])
+        T.table1(eval_frame().iloc[:0])
     with pytest.raises(FacLensError, match=r"lacks the column\(s\) \['accuracy'"):
         T.table1(eval_frame().drop(columns=["accuracy"]))
     with pytest.raises(FacLensError, match="DataFrame"):
