@@ -96,6 +96,18 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _calibration(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "calibration split (the reference ratio map: static heads, calibrated thresholds, threshold grids)"
+    )
+    group.add_argument(
+        "--calibration",
+        help="file or folder of a separate split of --dataset to calibrate on (default: the synthetic "
+        "validation split; for other benchmarks the samples after the evaluated ones are held out)",
+    )
+    group.add_argument("--calibration-n", type=int, default=32, help="calibration samples (default 32)")
+
+
 AXES = ("l_percs", "l_reass", "g_percs", "g_reass", "tau_percs", "tau_reass")
 
 
@@ -133,14 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(STRATEGIES),
         help="Appendix B strategy of the FAC setting (default: A, or the one --method names)",
     )
-    for add in (_common, _generation, _setting):
+    for add in (_common, _generation, _setting, _calibration):
         add(ev)
 
     sw = commands.add_parser("sweep", help="run grids of settings (and vanilla) into the store")
     sw.add_argument(
         "--grid", action="append", choices=GRID_CHOICES, help="grid to run; repeat for several (default all)"
     )
-    for add in (_axes, _common, _generation, _setting):
+    for add in (_axes, _common, _generation, _setting, _calibration):
         add(sw)
 
     fi = commands.add_parser(
@@ -153,8 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=GRID_CHOICES,
         help="grids to (re)use; repeat for several (default all)",
     )
-    for add in (_axes, _common, _generation, _setting):
+    for add in (_axes, _common, _generation, _setting, _calibration):
         add(fi)
+    timing = fi.add_argument_group("timing (Table 4, Fig. 3)")
+    timing.add_argument(
+        "--timing-repeats",
+        type=int,
+        default=3,
+        help="interleaved repeats of every method on the same batches, after a warm-up, vanilla timed "
+        "twice for the noise floor (default 3; 0: no timing, no Table 4)",
+    )
+    timing.add_argument(
+        "--timing-batches", type=int, default=2, help="batches timed in each repeat (default 2)"
+    )
 
     ra = commands.add_parser("ratios", help="record the visual attention ratio of every head")
     ra.add_argument("--query", choices=("all", "last", "text"), default="all", help="query set (default all)")
@@ -215,6 +238,10 @@ def _open(args: argparse.Namespace, shard=None):
         options.update(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if getattr(args, "preset", None):
         options["preset"] = args.preset
+    if hasattr(args, "timing_repeats"):
+        options.update(timing_repeats=args.timing_repeats, timing_batches=args.timing_batches)
+    if hasattr(args, "calibration"):
+        options.update(calibration=args.calibration, calibration_n=args.calibration_n)
     return Experiment.open(
         args.model, args.dataset, args.store, args.data_root, args.limit, args.device, shard, **options
     )

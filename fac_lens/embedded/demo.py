@@ -21,7 +21,9 @@ import fac_lens as fl
 from ..calibration import calibrated_config
 from ..case_study import case_study
 from ..data.synthetic import load_split
+from ..data.uncertainty import compare_to_baseline
 from ..experiments.methods import Method
+from ..experiments.significance import describe
 from . import paths
 from .tiny_card import card_summary, evaluate
 
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     vanilla_records = evaluate(model, test, progress=False)
     fac_records = evaluate(model, test, Method("dynamic", config), progress=False)
     vanilla, fac = card_summary(vanilla_records), card_summary(fac_records)
+    difference = compare_to_baseline(fac_records, vanilla_records)  # paired bootstrap, McNemar
 
     failing = next(
         (s for s, r in zip(test, vanilla_records, strict=True) if not r["correct"] and s.kind == "two_step"),
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fac": {
             "accuracy": fac["accuracy"],
             "per_kind": {k: v["accuracy"] for k, v in fac["per_kind"].items()},
+            "vs_vanilla": difference.to_dict(),
         },
         "case": {k: v for k, v in case.items() if k not in ("before", "after")},
         "figure": args.out,
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print(summary, selection, vanilla, fac)
+        _print(summary, selection, vanilla, fac, describe(difference))
     return summary
 
 
@@ -82,13 +86,14 @@ def _case_study(model, sample, config) -> dict:
     return {"id": sample.id, "answer": sample.answer, **case.to_dict(), "before": case.before, "after": case.after}
 
 
-def _print(summary: dict, selection, vanilla: dict, fac: dict) -> None:
+def _print(summary: dict, selection, vanilla: dict, fac: dict, difference: str) -> None:
     print(summary["model"])
     print(f"layer-wise visual ratio (32 test samples): {summary['layer_visual_ratio']}")
     print(selection.summary())
     print(
         f"accuracy on {vanilla['n']} test samples: vanilla {vanilla['accuracy']:.1%}, FAC {fac['accuracy']:.1%}"
     )
+    print(f"  FAC {difference}")
     for kind in vanilla["per_kind"]:
         print(
             f"  {kind:10s} vanilla {vanilla['per_kind'][kind]['accuracy']:.1%}  FAC {fac['per_kind'][kind]['accuracy']:.1%}"

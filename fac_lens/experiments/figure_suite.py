@@ -20,6 +20,7 @@ from ..selection import identify_heads
 
 if TYPE_CHECKING:
     from .runner import Experiment
+    from .timing import TimingResult
 
 
 def _save(fig: Any, path: Path, written: list[Path]) -> None:
@@ -93,7 +94,13 @@ def by_sweep(summaries: Any, members: dict[str, list[str]]) -> Any:
     return pd.concat(parts, ignore_index=True) if parts else summaries.iloc[:0]
 
 
-def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, list[str]]) -> list[Path]:
+def write_all(
+    exp: Experiment,
+    base: FacConfig,
+    out: Path,
+    members: dict[str, list[str]],
+    timing: TimingResult | None = None,
+) -> list[Path]:
     """Write the figures (PNG) and tables (Markdown and LaTeX) for ``exp``'s model and dataset.
 
     Drawn in seaborn's whitegrid theme inside ``plt.rc_context``: the caller's backend (a notebook's
@@ -101,16 +108,25 @@ def write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, li
 
     Args:
         members: run ids of each grid that was run (from :meth:`Experiment.sweep`).
+        timing: the methods' timing (:meth:`Experiment.timing`): Table 4 and the times of Fig. 3,
+            its raw measurements saved as ``timing_<tag>.csv``. Without it there is no Table 4 and
+            Fig. 3 uses the sweep's per-run times.
     """
     import matplotlib.pyplot as plt
 
     from ..plotting import theme
 
     with plt.rc_context(theme("whitegrid")):
-        return _write_all(exp, base, out, members)
+        return _write_all(exp, base, out, members, timing)
 
 
-def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, list[str]]) -> list[Path]:
+def _write_all(
+    exp: Experiment,
+    base: FacConfig,
+    out: Path,
+    members: dict[str, list[str]],
+    timing: TimingResult | None = None,
+) -> list[Path]:
     from ..plotting import contribution_before_after
     from . import figures, tables
 
@@ -123,7 +139,9 @@ def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, l
     methods = summaries[summaries["sweep"] == "ablation"]
     if "ablation" in sweeps:
         _single(
-            lambda ax: figures.efficiency_scatter(methods, ax=ax), out / f"fig3_efficiency_{tag}.png", written
+            lambda ax: figures.efficiency_scatter(methods, ax=ax, timing=timing),
+            out / f"fig3_efficiency_{tag}.png",
+            written,
         )
     if "boundary" in sweeps:
         fig4 = figures.boundary_heatmaps(summaries, records=exp.store.records)
@@ -153,16 +171,20 @@ def _write_all(exp: Experiment, base: FacConfig, out: Path, members: dict[str, l
         out / f"contribution_{tag}.png",
         written,
     )
+    if timing is not None:
+        path = out / f"timing_{tag}.csv"
+        timing.measurements.to_csv(path, index=False)
+        written.append(path)
     records = exp.store.records  # tables 1-2 show the difference to vanilla with its uncertainty
     for name, make in (
         ("table1", lambda df: tables.table_text(tables.table1(df, records=records))),
         ("table2", lambda df: tables.table_text(tables.table2(df, records=records))),
-        ("table4", tables.table4),
+        ("table4", lambda _: tables.table4(timing)),
     ):
         try:
             table = make(methods)
         except FacLensError:
-            continue  # the sweep behind this table was not run
+            continue  # the sweep (or timing) behind this table was not run
         for suffix, render in ((".md", tables.to_markdown), (".tex", tables.to_latex)):
             path = out / f"{name}_{tag}{suffix}"
             path.write_text(render(table) + "\n")

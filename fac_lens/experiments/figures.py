@@ -52,6 +52,7 @@ from .tables import (
     resolve,
     vanilla_rows,
 )
+from .timing import NOISE_FLOOR, TimingResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -184,14 +185,20 @@ def efficiency_scatter(
     ax: Axes | None = None,
     model: str | None = None,
     methods: Sequence[str] | None = None,
+    timing: TimingResult | None = None,
 ) -> Axes:
-    """Figure 3: one point per method, x = (accuracy / seconds_per_batch)^2, y = accuracy.
+    """Figure 3: one point per method, x = (accuracy / seconds per batch)^2, y = accuracy.
 
     Args:
-        summaries: ``ResultStore.summaries()``.
+        summaries: ``ResultStore.summaries()`` (the accuracy; and the time when ``timing`` is None).
         dataset, model: which runs (may be None when the frame holds only one).
         methods: method labels (``name`` or ``strategy-A`` ..); default: the methods of runs labelled
             'eval'/'ablation' plus vanilla. Runs labelled 'eval' are preferred; seeds are averaged.
+        timing: an interleaved, repeated timing (:func:`.timing.benchmark`) of these methods: x uses
+            its median seconds per batch, with a horizontal bar over its interquartile range; each
+            label shows the per-token overhead over vanilla, and the noise floor (vanilla timed
+            twice) is written in the corner. Without it, x uses the sweep's per-run times (which
+            depend on trace length and run order).
     """
     df = normalize(summaries, need=("accuracy", "seconds_per_batch"))
     dataset = resolve(df, "dataset", dataset, "summaries")
@@ -199,7 +206,8 @@ def efficiency_scatter(
     model = resolve(scope, "model", model, f"dataset {dataset!r}")
     scope = scope[scope["model"] == model]
     methods = default_methods(scope) if methods is None else list(methods)
-    points = []  # (label, x, accuracy): computed first, so that an error draws nothing
+    timed = timing.summary().set_index("method") if timing is not None else None
+    points = []  # (label, x, x range, accuracy): computed first, so that an error draws nothing
     for label in methods:
         cell = pick_cell(
             scope[scope["method"] == label], ("eval",), f"method {label!r} on {dataset!r} ({model})"
@@ -209,23 +217,54 @@ def efficiency_scatter(
                 f"no runs of method {label!r} on dataset {dataset!r} ({model}): run {how('eval', dataset)}, "
                 "or leave it out of methods="
             )
-        accuracy, seconds = float(cell["accuracy"].mean()), float(cell["seconds_per_batch"].mean())
-        if not seconds > 0 or math.isnan(accuracy):
+        accuracy = float(cell["accuracy"].mean())
+        text = _display_label(cell, label)
+        if timed is not None:
+            if label not in timed.index:
+                raise FacLensError(
+                    f"method {label!r} was not timed (timed: {list(timed.index)}): time it with "
+                    "benchmark(...), or leave it out of methods="
+                )
+            row = timed.loc[label]
+            seconds, slow, fast = (
+                row["seconds_per_batch"],
+                row["seconds_per_batch_q75"],
+                row["seconds_per_batch_q25"],
+            )
+            if label != "vanilla":
+                text += f" ({row['overhead_token_pct']:+.1f}%/token)"
+        else:
+            seconds = float(cell["seconds_per_batch"].mean())
+            slow = fast = seconds
+        if not seconds > 0 or not fast > 0 or math.isnan(accuracy):
             raise FacLensError(
                 f"method {label!r} on {dataset!r} has accuracy={accuracy} and seconds_per_batch={seconds}: "
                 "re-run it so that both are recorded (seconds_per_batch must be > 0)"
             )
-        points.append((_display_label(cell, label), (accuracy / seconds) ** 2, accuracy))
+        x = (accuracy / seconds) ** 2
+        points.append((text, x, ((accuracy / slow) ** 2, (accuracy / fast) ** 2), accuracy))
     import seaborn as sns
 
     ax = current_axes(ax, style="whitegrid")
     colors = sns.color_palette("deep", max(len(methods), 1))
-    for color, (text, x, accuracy) in zip(colors, points, strict=False):
+    for color, (text, x, (low, high), accuracy) in zip(colors, points, strict=False):
         ax.scatter([x], [accuracy], s=70, color=color, label=text, zorder=3)
+        if high > low:
+            ax.hlines(accuracy, low, high, color=color, alpha=0.6, label=f"_{text} IQR")
         ax.annotate(text, (x, accuracy), textcoords="offset points", xytext=(5, 5), fontsize="small")
     ax.set_xlabel(r"$(\mathrm{Acc}/\mathrm{AvgBatchTime})^2$  [s$^{-2}$]")
     ax.set_ylabel("accuracy")
     ax.set_title(f"efficiency on {dataset} ({model})")
+    if timing is not None:
+        floor = timing.noise_floor()
+        summary = timed.loc[NOISE_FLOOR] if NOISE_FLOOR in timed.index else None
+        note = f"{timing.settings.get('repeats', '?')} interleaved repeats; bars: IQR"
+        if floor is not None and summary is not None:
+            note += (
+                f"\nnoise floor (vanilla vs vanilla): {floor:+.1f}%/token "
+                f"[{summary['overhead_token_pct_q25']:+.1f}, {summary['overhead_token_pct_q75']:+.1f}]"
+            )
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize="x-small", va="bottom")
     ax.margins(x=0.15, y=0.15)
     if points:
         ax.legend(fontsize="small")
@@ -500,6 +539,23 @@ def threshold_curves(
     )
 
 
+def head_count_values(rows: pd.DataFrame, cls: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row mask, value, spread) of the heads of class ``cls`` (``"perception"``/``"reasoning"``)
+    each run identified: a dynamic run's mean over its forward passes with the standard deviation
+    (``heads_<cls>_mean`` / ``_std``, recorded per pass), a static run's one count (``n_<cls>``,
+    spread 0). Dynamic runs stored without per-pass counts are left out (mask False)."""
+
+    def column(name: str) -> np.ndarray:
+        if name not in rows.columns:
+            return np.full(len(rows), np.nan)
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float)
+
+    dynamic = (rows["mode"] == "dynamic").to_numpy()
+    value = np.where(dynamic, column(f"heads_{cls}_mean"), column(f"n_{cls}"))
+    spread = np.where(dynamic, np.nan_to_num(column(f"heads_{cls}_std")), 0.0)
+    return ~np.isnan(value), value, spread
+
+
 def head_counts(
     summaries: pd.DataFrame,
     ax: Axes | None = None,
@@ -507,47 +563,48 @@ def head_counts(
     model: str | None = None,
     jitter: float = 0.06,
 ) -> Axes:
-    """Figure 5 right: identified heads (n_perception, n_reasoning) vs (tau_reas, tau_perc).
+    """Figure 5 right: heads identified vs (tau_reas, tau_perc), per class.
 
-    One point per ``thresholds`` run and class, shifted left (perception) or right (reasoning) of its
-    setting with a small seeded horizontal jitter (+-``jitter``); a line joins each class's means.
+    A dynamic run identifies heads anew in every forward pass (prefill and each decoding step): its
+    point is the mean number of heads per pass with a bar of +-1 standard deviation (the
+    token-dependent variability; :func:`head_count_values`). A static run shows its one count, no
+    bar. Points are shifted left (perception) or right (reasoning) of their setting with a small
+    seeded horizontal jitter (+-``jitter``); a line joins each class's means per setting.
     """
     df = normalize(summaries)
     cols = ("tau_reas", "tau_perc")
     rows, model = sweep_rows(df, "thresholds", cols, dataset, model)
-    counts = [c for c in ("n_perception", "n_reasoning") if c in rows.columns and rows[c].notna().any()]
-    if not counts:
+    values = {cls: head_count_values(rows, cls) for cls in ("perception", "reasoning")}
+    if not any(mask.any() for mask, _, _ in values.values()):
         raise FacLensError(
-            "the 'thresholds' runs record no head counts (n_perception / n_reasoning are None): they are "
-            f"recorded for a selection made from a stored ratio map; run {how('thresholds', dataset)} "
-            "with a ratio map stored for the model and dataset"
+            "the 'thresholds' runs record no head counts: dynamic runs record them per forward pass "
+            "(heads_perception_mean, ...) since the records hold head_counts, static runs from the "
+            f"calibration ratio map; re-run {how('thresholds', dataset)} into a new store"
         )
     settings = sorted({(float(a), float(b)) for a, b in zip(rows[cols[0]], rows[cols[1]], strict=True)})
     position = {s: i for i, s in enumerate(settings)}
     rng = np.random.default_rng(0)
     ax = current_axes(ax, style="whitegrid")
-    style = {
-        "n_perception": (-0.12, PALETTE["perception"], "perception"),
-        "n_reasoning": (0.12, PALETTE["reasoning"], "reasoning"),
-    }
-    for col in counts:
-        offset, color, name = style[col]
-        sub = rows[rows[col].notna()]
-        base = np.array(
-            [position[(float(a), float(b))] for a, b in zip(sub[cols[0]], sub[cols[1]], strict=True)]
-        )
+    style = {"perception": (-0.12, PALETTE["perception"]), "reasoning": (0.12, PALETTE["reasoning"])}
+    for cls, (mask, value, spread) in values.items():
+        if not mask.any():
+            continue
+        offset, color = style[cls]
+        sub = rows[mask]
+        keys = [(float(a), float(b)) for a, b in zip(sub[cols[0]], sub[cols[1]], strict=True)]
+        base = np.array([position[key] for key in keys])
         x = base + offset + rng.uniform(-jitter, jitter, size=len(base))
-        ax.scatter(x, sub[col].to_numpy(), color=color, alpha=0.75, s=28, label=f"{name} heads", zorder=3)
-        means = sub.groupby(list(cols))[col].mean()
-        ax.plot(
-            [position[(float(a), float(b))] + offset for a, b in means.index],
-            means.to_numpy(),
-            color=color,
-            linewidth=1.2,
-            alpha=0.8,
-        )
+        y, err = value[mask], spread[mask]
+        ax.scatter(x, y, color=color, alpha=0.75, s=28, label=f"{cls} heads", zorder=3)
+        bars = err > 0
+        if bars.any():
+            ax.vlines(
+                x[bars], (y - err)[bars], (y + err)[bars], color=color, alpha=0.6, label=f"_{cls} +-1 std"
+            )
+        means = pd.Series(y).groupby(base).mean()  # per setting position
+        ax.plot(means.index + offset, means.to_numpy(), color=color, linewidth=1.2, alpha=0.8)
     _settings_axis(ax, settings, cols)
-    ax.set_ylabel("identified heads")
+    ax.set_ylabel("heads identified per pass (mean +-1 std)")
     ax.set_title(f"identified heads vs thresholds ({model})", fontsize="medium")
     ax.legend(fontsize="small")
     return ax

@@ -7,6 +7,7 @@ the answer, and summarise accuracy, the reported F1 (App. G weighted F1) and bin
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from ..generation import generate
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
 from .methods import Method
+from .passes import eos_token_ids, generated_lengths, pass_head_counts
 
 
 def score(sample: Sample, trace: str) -> tuple[str | None, bool, str | None]:
@@ -54,14 +56,25 @@ def run_batch(
     max_new_tokens: int = 64,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Generate and score one batch; one record per sample (without run_id / code_version)."""
+    """Generate and score one batch; one record per sample (without run_id / code_version).
+
+    Besides the scores, a record holds ``generated_tokens`` (up to and including the first EOS) and,
+    for a dynamic method, ``head_counts``: the heads identified in each forward pass that produced
+    one of the sample's tokens (:func:`.passes.pass_head_counts`; None otherwise).
+    """
     inputs = model.prepare([s.image for s in batch], [s.prompt() for s in batch])
     torch.manual_seed(seed)
     start = time.perf_counter()
     out = generate(model, inputs, max_new_tokens=max_new_tokens, fac=method.intervention(ratios))
     seconds = time.perf_counter() - start
+    lengths = generated_lengths(out.new_tokens, eos_token_ids(model))
+    handle = out.rescale
+    if handle is not None and handle.config is not None:
+        head_counts: list[Any] = pass_head_counts(handle.pass_ratios, handle.config, lengths)
+    else:
+        head_counts = [None] * len(batch)
     records = []
-    for sample, trace in zip(batch, out.text, strict=True):
+    for sample, trace, n_tokens, counts in zip(batch, out.text, lengths, head_counts, strict=True):
         predicted, correct, error = score(sample, trace)
         records.append(
             {
@@ -77,6 +90,8 @@ def run_batch(
                 "seconds": seconds / len(batch),
                 "batch_seconds": seconds,
                 "batch_size": len(batch),
+                "generated_tokens": n_tokens,
+                "head_counts": counts,
             }
         )
     return records
@@ -151,7 +166,24 @@ def summarize(records: Sequence[dict[str, Any]], n_skipped: int = 0) -> dict[str
         "errors": _error_steps(records),
         "seconds_per_batch": sum(s / b for s, b in zip(batch_seconds, batch_sizes, strict=True)) / n_batches,
         "seconds_total": sum(r["seconds"] for r in records),
+        **run_stats(records),
     }
+
+
+def run_stats(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per generated token (the run's time over its tokens up to each EOS) and the mean and
+    standard deviation (ddof 0) of the heads identified per forward pass over every pass of every
+    sample (dynamic runs; NaN for the others and for records stored without these keys)."""
+    nan = float("nan")
+    tokens = [r.get("generated_tokens") for r in records]
+    known = all(t is not None for t in tokens) and sum(tokens) > 0
+    out = {"seconds_per_token": sum(r["seconds"] for r in records) / sum(tokens) if known else nan}
+    for cls in ("perception", "reasoning"):
+        counts = [c for r in records if r.get("head_counts") for c in r["head_counts"][cls]]
+        mean = sum(counts) / len(counts) if counts else nan
+        var = sum((c - mean) ** 2 for c in counts) / len(counts) if counts else nan
+        out[f"heads_{cls}_mean"], out[f"heads_{cls}_std"] = mean, math.sqrt(var)
+    return out
 
 
 def kind_breakdown(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

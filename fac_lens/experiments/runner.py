@@ -16,16 +16,24 @@ from typing import Any
 
 from ..calibration import calibrated_config
 from ..config import FacConfig
-from ..data.datasets import load_samples, split_text_only
+from ..data.datasets import SYNTHETIC, load_samples, split_text_only
 from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
+from .calibration_split import (
+    DEFAULT_SIZE,
+    CalibrationSplit,
+    hold_out,
+    load_calibration,
+    synthetic_validation,
+)
 from .distributed import Shard
 from .fingerprint import model_fingerprint
 from .methods import Method
 from .store import ResultStore
-from .sweeps import GRIDS, Setting, grid, reference_ratios, run_sweep
+from .sweeps import GRIDS, Setting, ablation_grid, grid, reference_ratios, run_sweep
+from .timing import TimingResult, benchmark
 
 DEFAULT_MODEL = "fac-tiny"
 
@@ -38,7 +46,8 @@ def model_label(source: str | Path) -> str:
 
 @dataclass
 class Experiment:
-    """A loaded model, a dataset subset and a results store; caches the reference ratio map."""
+    """A loaded model, a dataset subset and a results store; caches the reference ratio map, which
+    is recorded on ``calibration``, a split disjoint from ``samples`` (:mod:`.calibration_split`)."""
 
     model: LensModel
     model_name: str
@@ -53,6 +62,9 @@ class Experiment:
     preset: str | None = None
     weights: str | None = None  # fingerprint of the model's files (None for a hub id)
     n_skipped: int = 0  # text-only samples left out (no image): see split_text_only
+    calibration: CalibrationSplit | None = None
+    timing_repeats: int = 3  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
+    timing_batches: int = 2  # batches of the evaluation samples each repeat times
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -65,24 +77,47 @@ class Experiment:
         limit: int | None = None,
         device: str = "cpu",
         shard: Shard | None = None,
+        calibration: str | Path | None = None,
+        calibration_n: int = DEFAULT_SIZE,
         **options: Any,
     ) -> Experiment:
-        """Load the model and the samples and open the store (in that order of checks: a bad
-        dataset or model path fails before the store is touched). Text-only samples (no image) are
-        left out and counted in ``n_skipped``."""
+        """Load the model, the samples and the calibration split, and open the store (in that order
+        of checks: a bad dataset or model path fails before the store is touched). Text-only samples
+        (no image) are left out of both and counted in ``n_skipped``.
+
+        Args:
+            calibration: a file or folder of a separate split of ``dataset`` to record the reference
+                ratio map on (its first ``calibration_n`` samples). Default: the synthetic
+                validation split for the synthetic datasets; for the other benchmarks the
+                ``calibration_n`` samples after the evaluated ones are held out (without ``limit``
+                every sample but the last ``calibration_n`` is evaluated).
+        """
         from ..loading import load
         from ..model_sources import resolve
 
         shard = shard or Shard()
-        samples, text_only = split_text_only(load_samples(dataset, data_root, limit))
+        key = dataset.lower()
+        suffix = f"[:{limit}]" if limit else ""
+        if calibration is not None:
+            samples = load_samples(dataset, data_root, limit)
+            split = load_calibration(dataset, calibration, calibration_n)
+        elif key in SYNTHETIC:
+            samples = load_samples(dataset, data_root, limit)
+            split = synthetic_validation(key, calibration_n)
+        else:
+            wanted = None if limit is None else limit + calibration_n
+            samples, split = hold_out(load_samples(dataset, data_root, wanted), limit, calibration_n, key)
+            suffix = f"[:{len(samples)}]"
+        samples, text_only = split_text_only(samples)
         if not samples:
             raise FacLensError(
                 f"all {len(text_only)} samples of {dataset!r} are text-only (no image): FAC needs an "
                 "image per sample; use a dataset (or --limit) that includes image questions"
             )
+        split = CalibrationSplit(split.name, tuple(split_text_only(split.samples)[0]))
+        split.check_disjoint(samples)
         model = resolve(str(model))  # an embedded model's name -> its folder
         lens = load(model, device=shard.device(device))
-        suffix = f"[:{limit}]" if limit else ""
         return cls(
             lens,
             model_label(model),
@@ -92,19 +127,30 @@ class Experiment:
             shard=shard,
             weights=model_fingerprint(model),
             n_skipped=len(text_only),
+            calibration=split,
             **options,
         )
 
-    def ratios(self, n: int = 32) -> HeadRatios:
-        """The reference ratio map (first ``n`` samples), recorded once and kept in the store."""
+    def ratios(self, n: int | None = None) -> HeadRatios:
+        """The reference ratio map, recorded once on the calibration split (its first ``n`` samples
+        when given; the runs then record that part) and kept in the store."""
         if self._ratios is None:
+            if self.calibration is None:
+                raise FacLensError(
+                    "this Experiment has no calibration split to record the reference ratio map on: "
+                    "open it with Experiment.open(...), or pass calibration=CalibrationSplit(...) "
+                    "with samples disjoint from the evaluated ones"
+                )
+            if n is not None:
+                self.calibration = self.calibration.first(n)
+            self.calibration.check_disjoint(self.samples)
             self._ratios = reference_ratios(
                 self.model,
-                self.samples,
+                list(self.calibration.samples),
                 self.store,
                 self.model_name,
                 self.dataset_name,
-                n=n,
+                n=len(self.calibration.samples),
                 progress=self.progress,
                 weights=self.weights,
             )
@@ -127,6 +173,7 @@ class Experiment:
         settings = list(settings)
         if include_vanilla:
             settings = [Setting("vanilla", Method.vanilla()), *settings]
+        ratios = self.ratios()  # static gains and the head counts of every setting
         return run_sweep(
             self.model,
             self.samples,
@@ -134,7 +181,7 @@ class Experiment:
             self.store,
             self.model_name,
             self.dataset_name,
-            ratios=self.ratios(),  # static gains and the head counts of every setting
+            ratios=ratios,
             batch_size=self.batch_size,
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
@@ -144,6 +191,7 @@ class Experiment:
             barrier=self.shard.barrier,
             weights=self.weights,
             n_skipped=self.n_skipped,
+            calibration=self.calibration,
         )
 
     def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:
@@ -166,6 +214,32 @@ class Experiment:
         """This model and dataset's summary rows (a pandas DataFrame)."""
         return self.store.summaries(model=self.model_name, dataset=self.dataset_name)
 
+    def timing(
+        self, base: FacConfig | None = None, mode: str = "dynamic", repeats: int | None = None
+    ) -> TimingResult:
+        """Time the methods of the ablation grid at ``base`` (vanilla, the full method, each class
+        alone, strategies B-D, the other mode) with :func:`.timing.benchmark`: warm-up, then
+        ``repeats`` interleaved rounds over the first ``timing_batches`` batches, vanilla twice."""
+        from .tables import method_label
+
+        base = base or self.base_config()
+        methods = {"vanilla": Method.vanilla()}
+        for setting in ablation_grid(base, mode):
+            method = setting.method
+            methods[method_label(method.name, method.config.strategy)] = method
+        return benchmark(
+            self.model,
+            self.samples,
+            methods,
+            self.ratios(),
+            batch_size=self.batch_size,
+            n_batches=self.timing_batches,
+            max_new_tokens=self.max_new_tokens,
+            repeats=self.timing_repeats if repeats is None else repeats,
+            seed=self.seed,
+            progress=self.progress,
+        )
+
     def figures(
         self,
         out: str | Path = "figures",
@@ -174,7 +248,8 @@ class Experiment:
         base: FacConfig | None = None,
         axes: dict[str, Any] | None = None,
     ) -> list[Path]:
-        """Run whatever the figures need that the store lacks, then write every figure and table."""
+        """Run whatever the figures need that the store lacks, time the methods (:meth:`timing`, for
+        Table 4 and Fig. 3; skipped when ``timing_repeats`` is 0), then write every figure and table."""
         from .figure_suite import write_all
 
         base = base or self.base_config()
@@ -182,4 +257,5 @@ class Experiment:
         self.shard.barrier()
         if self.shard.rank != 0:
             return []
-        return write_all(self, base, Path(out), members)
+        timing = self.timing(base, mode) if "ablation" in grids and self.timing_repeats > 0 else None
+        return write_all(self, base, Path(out), members, timing)

@@ -53,6 +53,20 @@ SCHEMA_VERSION = 2
 #: ``f1``; they are dropped (records stay) and rewritten by the next eval / sweep of their runs.
 UPGRADABLE = (1,)
 
+#: Record keys added after schema version 1 (None when absent; older stores get the columns on open):
+#: ``generated_tokens`` (tokens generated for the sample up to and including its first EOS) and
+#: ``head_counts`` (dynamic runs: ``{"perception": [...], "reasoning": [...]}``, heads identified in
+#: each forward pass that produced one of the sample's tokens; None for vanilla and static runs).
+OPTIONAL_RECORD_KEYS = ("generated_tokens", "head_counts")
+#: Summary keys added after schema version 1 (NaN when absent; older stores get the columns on open).
+ADDED_SUMMARY_KEYS = (
+    "seconds_per_token",
+    "heads_perception_mean",
+    "heads_perception_std",
+    "heads_reasoning_mean",
+    "heads_reasoning_std",
+)
+
 RECORD_KEYS = (
     "run_id",
     "sample_id",
@@ -68,6 +82,7 @@ RECORD_KEYS = (
     "batch_seconds",
     "batch_size",
     "code_version",
+    *OPTIONAL_RECORD_KEYS,
 )
 RUN_KEYS = ("run_id", "model", "dataset", "sweep", "method", "generation", "code_version", "created")
 #: FacConfig fields kept in a run's method JSON only, not flattened into summaries() columns
@@ -87,6 +102,7 @@ SUMMARY_KEYS = (
     "errors",
     "seconds_per_batch",
     "seconds_total",
+    *ADDED_SUMMARY_KEYS,
 )
 SUMMARY_COLUMNS = (
     "run_id",
@@ -101,7 +117,7 @@ SUMMARY_COLUMNS = (
 ARRAY_KEYS = ("name", "kind", "model", "dataset", "meta")
 
 _RUN_FILTERS = ("run_id", "model", "dataset", "sweep", "code_version")
-_SUMMARY_FLOATS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total")
+_SUMMARY_FLOATS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total", *ADDED_SUMMARY_KEYS)
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_S = 60.0
 _FIX = "use a new --store path, or move the old file away"
@@ -128,6 +144,13 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep, model, dataset)",
     "CREATE INDEX IF NOT EXISTS arrays_by_kind ON arrays (kind, model, dataset)",
 )
+
+#: Nullable columns added after schema version 1 (same version: readers of version 1 ignore them):
+#: a store without them gets them when it is opened (:meth:`ResultStore._add_columns`).
+_ADDED_COLUMNS = {
+    "records": (("generated_tokens", "INTEGER"), ("head_counts", "TEXT")),
+    "summaries": tuple((key, "REAL") for key in ADDED_SUMMARY_KEYS),
+}
 
 # Connections a forked child inherited: never used there (SQLite forbids it), never closed by us.
 _INHERITED: list[sqlite3.Connection] = []
@@ -237,7 +260,7 @@ def _record_row(record: Any, index: int) -> tuple[Any, ...]:
     if not isinstance(record, Mapping):
         raise FacLensError(f"record {index} is a {type(record).__name__}, not a dict; nothing was written")
     where = f"record {index} (sample_id {record.get('sample_id')!r})"
-    missing = [k for k in RECORD_KEYS if k not in record]
+    missing = [k for k in RECORD_KEYS if k not in record and k not in OPTIONAL_RECORD_KEYS]
     if missing:
         raise FacLensError(
             f"{where} is missing key {missing[0]!r}; nothing was written. A record needs: {', '.join(RECORD_KEYS)}"
@@ -268,7 +291,34 @@ def _record_row(record: Any, index: int) -> tuple[Any, ...]:
         _number(record["batch_seconds"], "batch_seconds", where),
         _integer(record["batch_size"], "batch_size", where, minimum=1),
         _text(record["code_version"], "code_version", where),
+        _optional_count(record.get("generated_tokens"), where),
+        _head_counts(record.get("head_counts"), where),
     )
+
+
+def _optional_count(value: Any, where: str) -> int | None:
+    return None if value is None else _integer(value, "generated_tokens", where)
+
+
+def _head_counts(value: Any, where: str) -> str | None:
+    """Canonical JSON of ``{"perception": [int, ...], "reasoning": [int, ...]}`` (equal lengths), or None."""
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, Mapping)
+        and set(value) == {"perception", "reasoning"}
+        and all(isinstance(v, (list, tuple)) for v in value.values())
+        and len(value["perception"]) == len(value["reasoning"])
+    )
+    if ok:
+        counts = [_integer(c, "head_counts", where) for v in value.values() for c in v]
+        ok = len(counts) == 2 * len(value["perception"])
+    if not ok:
+        raise FacLensError(
+            f"{where}: head_counts={value!r} is not {{'perception': [int, ...], 'reasoning': [int, ...]}} "
+            "with one count per forward pass in each; nothing was written"
+        )
+    return canonical_json(value, f"{where} head_counts")
 
 
 def _float_or_nan(value: Any, key: str, where: str) -> float | None:
@@ -380,6 +430,7 @@ class ResultStore:
                     )
                 elif version in UPGRADABLE:
                     self._upgrade(conn)
+                self._add_columns(conn)
         except BaseException:
             conn.close()
             raise
@@ -392,6 +443,16 @@ class ResultStore:
         conn.execute("DROP TABLE IF EXISTS summaries")
         conn.execute(_SUMMARIES_TABLE)
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    @staticmethod
+    def _add_columns(conn: sqlite3.Connection) -> None:
+        """Add the nullable columns of :data:`_ADDED_COLUMNS` a store lacks (older stores: their rows
+        read back None / NaN there). Idempotent; runs inside the open's write transaction."""
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def _open_error(self, e: sqlite3.Error) -> FacLensError:
         """The error of a failed open: a lock held too long, or a file that is no store."""
@@ -627,6 +688,8 @@ class ResultStore:
             record = dict(zip(RECORD_KEYS, row, strict=True))
             record["choices"] = json.loads(record["choices"])
             record["correct"] = bool(record["correct"])
+            if record["head_counts"] is not None:
+                record["head_counts"] = json.loads(record["head_counts"])
             out.append(record)
         return out
 
@@ -670,6 +733,7 @@ class ResultStore:
             dicts["per_kind"],
             dicts["errors"],
             *(_float_or_nan(summary.get(k), k, where) for k in ("seconds_per_batch", "seconds_total")),
+            *(_float_or_nan(summary.get(k), k, where) for k in ADDED_SUMMARY_KEYS),
         )
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
@@ -677,7 +741,7 @@ class ResultStore:
                     f"{where}: no such run in {self.path}; register it with store.ensure_run(...)"
                 )
             conn.execute(
-                f"INSERT OR REPLACE INTO summaries (run_id, {', '.join(SUMMARY_KEYS)}) VALUES ({', '.join('?' * (1 + len(SUMMARY_KEYS)))})",
+                f"INSERT OR REPLACE INTO summaries (run_id, {', '.join(SUMMARY_KEYS)}) VALUES ({', '.join('?' * len(row))})",
                 row,
             )
 

@@ -25,6 +25,7 @@ from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios, attention_ratios
+from .calibration_split import CalibrationSplit
 from .harness import chunks, run_batch, summarize
 from .methods import Method
 from .store import ResultStore, code_version
@@ -149,17 +150,20 @@ def reference_ratios(
     weights: str | None = None,
 ) -> HeadRatios:
     """The ratio map static methods and threshold grids are calibrated on: S_v of the first ``n``
-    samples. Stored as an array (kind ``"ratios_per_sample"``) and reused when already there
-    (``weights``: the model's fingerprint, so a retrained model records its own)."""
+    of ``samples`` (pass a calibration split, :mod:`.calibration_split`, never the evaluated
+    samples). Stored as an array (kind ``"ratios_per_sample"``, named with the sha256 of those
+    samples' ids) and reused when already there (``weights``: the model's fingerprint, so a
+    retrained model records its own)."""
     if not samples:
         raise FacLensError("no samples to record a ratio map on: check the dataset and --limit")
-    name = f"ratios:{model_name}:{dataset_name}:{query}:{min(n, len(samples))}"
+    calibration = samples[:n]
+    digest = CalibrationSplit("", tuple(calibration)).digest()[:16]
+    name = f"ratios:{model_name}:{dataset_name}:{query}:{len(calibration)}:{digest}"
     if weights:
         name += f":{weights}"
     if store is not None and any(a["name"] == name for a in store.arrays(kind="ratios_per_sample")):
         value, meta = store.get_array(name)
         return HeadRatios(torch.from_numpy(np.asarray(value)), meta.get("query", query))
-    calibration = samples[:n]
     ratios = attention_ratios(
         model, [model.prepare(s.image, s.prompt()) for s in calibration], query=query, progress=progress
     )
@@ -207,10 +211,14 @@ def run_sweep(
     barrier: Any = None,
     weights: str | None = None,
     n_skipped: int = 0,
+    calibration: CalibrationSplit | None = None,
 ) -> list[str]:
     """Run ``settings`` on ``samples`` into ``store``, skipping what is stored; returns run ids.
 
     Args:
+        calibration: the split ``ratios`` was recorded on: checked disjoint from ``samples`` and
+            recorded in every FAC run's generation settings (``"calibration"``: name, size, sha256
+            of the ids), so it is part of the run id. Vanilla runs use no calibration.
         rank, world: this process takes units ``rank, rank + world, ...`` (data parallelism).
         barrier: called after this rank's units, before summaries are written (distributed runs).
         weights: the model's fingerprint (:func:`.fingerprint.model_fingerprint`); part of every
@@ -231,9 +239,14 @@ def run_sweep(
         setting.method.check_model(model.n_layers)
         if setting.method.mode == "static" and ratios is None:
             raise FacLensError("static settings need a ratio map: pass ratios=reference_ratios(...)")
+    if calibration is not None:
+        calibration.check_disjoint(samples)
     generation = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
     if weights:
         generation["model_weights"] = weights
+    calibrated = (
+        {**generation, "calibration": calibration.record()} if calibration is not None else generation
+    )
     version = code_version()
     run_ids = [
         store.ensure_run(
@@ -241,7 +254,7 @@ def run_sweep(
             dataset=dataset_name,
             sweep=s.sweep,
             method=s.method.to_dict(ratios),
-            generation=generation,
+            generation=generation if s.method.config is None else calibrated,
             code_version=version,
         )
         for s in settings

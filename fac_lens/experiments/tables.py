@@ -34,6 +34,7 @@ from ..errors import FacLensError
 from .methods import LABELS
 from .significance import RecordSource, compare_rows
 from .store import CONFIG_KEYS
+from .timing import NOISE_FLOOR, TimingResult
 
 #: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
 CONFIG = ("name", "mode", *CONFIG_KEYS, "max_new_tokens", "batch_size")
@@ -447,64 +448,44 @@ def table2(summaries: pd.DataFrame, records: RecordSource | None = None, **setti
     return _frame(cells, index, datasets, _vanilla_of(df, prefer, "Table 2"), records, settings)
 
 
-def table4(summaries: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """Table 4: mean per-batch time per method and benchmark, with the relative change vs vanilla.
-
-    Args:
-        summaries: ``ResultStore.summaries()``.
-        methods: method labels in row order; default: the methods of runs labelled 'eval' or
-            'ablation' plus vanilla (all methods when no run has those labels).
+def table4(timing: TimingResult) -> pd.DataFrame:
+    """Table 4: the cost of each method, from an interleaved, repeated timing
+    (:func:`fac_lens.experiments.timing.benchmark`; the per-run times of a sweep are not comparable).
 
     Returns:
-        Index (model, method); columns (dataset, field) with fields ``seconds_per_batch``,
-        ``change_pct`` (100 * (t - t_vanilla) / t_vanilla; NaN without a vanilla run) and ``text``
-        (``"1.23 (+4.5%)"``).
+        Index ``method`` (the timed labels, the noise floor ``vanilla (again)`` included); text
+        columns ``seconds per batch``, ``seconds per token``, ``overhead per batch``, ``overhead per
+        token``: the median over repeats with its interquartile range in brackets; overheads are
+        relative to vanilla in the same repeat (``-`` for vanilla). The noise floor's overhead is
+        what two identical methods differ by.
     """
-    df = normalize(summaries, need=("seconds_per_batch",))
-    if not (df["name"] == "vanilla").any():
+    if not isinstance(timing, TimingResult):
         raise FacLensError(
-            f"Table 4 compares with vanilla, but there is no vanilla run: run {how('vanilla')}"
+            f"table4 takes a TimingResult, got {type(timing).__name__}: the per-run times in the summaries "
+            "depend on trace length, run order and warm-up; time the methods with "
+            "fac_lens.experiments.timing.benchmark(...) (or Experiment.timing())"
         )
-    methods = default_methods(df) if methods is None else list(methods)
-    absent = [m for m in methods if m not in set(df["method"])]
-    if absent:
-        raise FacLensError(
-            f"no runs of method(s) {absent} in summaries (methods present: {order_methods(df['method'])}): "
-            f"run them with {how('eval')}, or pass methods=<those present>"
-        )
-    models = sorted(df[df["method"].isin(methods)]["model"].unique())
-    datasets = sorted(df[df["method"].isin(methods)]["dataset"].unique())
-    index, data = [], []
-    for model in models:
-        for label in methods:
-            row: list[object] = []
-            for dataset in datasets:
-                scope = df[(df["model"] == model) & (df["dataset"] == dataset)]
-                what = f"Table 4 cell ({model}, {{}}, {dataset})"
-                cell = pick_cell(scope[scope["method"] == label], ("eval",), what.format(label))
-                base = pick_cell(scope[scope["method"] == "vanilla"], ("eval",), what.format("vanilla"))
-                seconds = float(cell["seconds_per_batch"].mean()) if cell is not None else float("nan")
-                ref = float(base["seconds_per_batch"].mean()) if base is not None else float("nan")
-                change = 100.0 * (seconds - ref) / ref if ref > 0 else float("nan")
-                if math.isnan(seconds):
-                    text = ""
-                elif math.isnan(change):
-                    text = f"{seconds:.2f}"
-                else:
-                    text = f"{seconds:.2f} ({change:+.1f}%)"
-                row += [seconds, change, text]
-            index.append((model, label))
-            data.append(row)
-    columns = [(d, f) for d in datasets for f in ("seconds_per_batch", "change_pct", "text")]
-    out = pd.DataFrame(
-        data,
-        index=pd.MultiIndex.from_tuples(index, names=["model", "method"]),
-        columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "field"]),
+    summary = timing.summary()
+    columns = {
+        "seconds per batch": ("seconds_per_batch", "{:.3g}", "{:.3g}"),
+        "seconds per token": ("seconds_per_token", "{:.3g}", "{:.3g}"),
+        "overhead per batch": ("overhead_batch_pct", "{:+.1f}%", "{:+.1f}"),
+        "overhead per token": ("overhead_token_pct", "{:+.1f}%", "{:+.1f}"),
+    }
+    data = []
+    for _, row in summary.iterrows():
+        cells = []
+        for key, median_fmt, bound_fmt in columns.values():
+            if key.startswith("overhead") and row["method"] == "vanilla":
+                cells.append("-")
+                continue
+            median, q25, q75 = row[key], row[f"{key}_q25"], row[f"{key}_q75"]
+            cells.append(f"{median_fmt.format(median)} [{bound_fmt.format(q25)}, {bound_fmt.format(q75)}]")
+        data.append(cells)
+    index = pd.Index(
+        [f"{m} (noise floor)" if m == NOISE_FLOOR else m for m in summary["method"]], name="method"
     )
-    for col in columns:
-        if col[1] != "text":
-            out[col] = out[col].astype(float)
-    return out
+    return pd.DataFrame(data, index=index, columns=list(columns))
 
 
 # ---------------------------------------------------------------------------------------------------------

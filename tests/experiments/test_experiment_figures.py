@@ -185,6 +185,10 @@ def threshold_rows():
             accuracy=acc,
             n_perception=n_p,
             n_reasoning=n_r,
+            heads_perception_mean=n_p - 0.5,  # dynamic runs: per-pass mean and std
+            heads_perception_std=1.0,
+            heads_reasoning_mean=n_r / 3,
+            heads_reasoning_std=2.0,
         )
         for d in ("a", "b")
         for tr, tp, acc, n_p, n_r in settings
@@ -221,17 +225,41 @@ def test_threshold_curves_and_head_counts():
 
     ax = new_ax()
     assert F.head_counts(df, ax=ax) is ax
-    perception, reasoning = ax.collections
+    perception, perception_bars, reasoning, reasoning_bars = ax.collections
     assert len(perception.get_offsets()) == len(reasoning.get_offsets()) == 6
     xy = np.asarray(perception.get_offsets())
-    assert sorted(xy[:, 1]) == [8, 8, 12, 12, 12, 12]
+    assert sorted(xy[:, 1]) == [7.5, 7.5, 11.5, 11.5, 11.5, 11.5]  # per-pass means, not n_perception
     positions = np.array([0, 1, 2, 0, 1, 2]) - 0.12
     assert np.all(np.abs(xy[:, 0] - positions) <= 0.06 + 1e-9)  # small jitter around the setting
-    assert np.allclose(ax.lines[1].get_ydata(), [30, 30, 90])  # mean reasoning heads per setting
+    for (x, y), segment in zip(xy, perception_bars.get_segments(), strict=True):
+        assert np.allclose(segment, [[x, y - 1.0], [x, y + 1.0]])  # +-1 std
+    rx, ry = np.asarray(reasoning.get_offsets()).T
+    assert all(
+        np.allclose(seg, [[a, b - 2.0], [a, b + 2.0]])
+        for (a, b), seg in zip(zip(rx, ry, strict=True), reasoning_bars.get_segments(), strict=True)
+    )
+    assert np.allclose(ax.lines[1].get_ydata(), [10, 10, 30])  # mean reasoning heads per setting
 
-    no_counts = df.assign(n_perception=None, n_reasoning=None)
+    no_counts = df.assign(
+        n_perception=None, n_reasoning=None, heads_perception_mean=None, heads_reasoning_mean=None
+    )
     with pytest.raises(FacLensError, match="no head counts"):
         F.head_counts(no_counts)
+
+
+def test_head_counts_static_runs_show_their_one_count_and_dynamic_runs_need_per_pass_counts():
+    rows = [
+        run(sweep="thresholds", name="static", tau_reas=0.01, tau_perc=0.22, n_perception=12, n_reasoning=30),
+        run(sweep="thresholds", name="static", tau_reas=0.01, tau_perc=0.3, n_perception=8, n_reasoning=31),
+    ]
+    ax = F.head_counts(frame(*rows), ax=new_ax())
+    assert len(ax.collections) == 2  # two classes, no spread bars
+    assert sorted(np.asarray(ax.collections[0].get_offsets())[:, 1]) == [8, 12]
+    assert sorted(np.asarray(ax.collections[1].get_offsets())[:, 1]) == [30, 31]
+    # a dynamic run stored without per-pass counts is not drawn with the static count of the ratio map
+    old_dynamic = run(sweep="thresholds", tau_reas=0.01, tau_perc=0.22, n_perception=99, n_reasoning=99)
+    with pytest.raises(FacLensError, match="no head counts"):
+        F.head_counts(frame(old_dynamic))
 
 
 def test_figure5_three_panels_and_missing_sweeps():
@@ -372,18 +400,6 @@ def test_table2_ablation_rows_and_matching_full_run():
         T.table2(eval_frame())
 
 
-def test_table4_relative_change_vs_vanilla():
-    t = T.table4(eval_frame())
-    assert list(t.index) == [("m", "vanilla"), ("m", "dynamic")]
-    assert t.loc[("m", "dynamic"), ("hb", "change_pct")] == pytest.approx(5.0)
-    assert t.loc[("m", "dynamic"), ("hb", "text")] == "2.10 (+5.0%)"
-    assert t.loc[("m", "dynamic"), ("mv", "change_pct")] == pytest.approx(100 * (3.1 - 4.0) / 4.0)
-    assert t.loc[("m", "vanilla"), ("mv", "text")] == "4.00 (+0.0%)"
-    assert t[("hb", "seconds_per_batch")].dtype == float
-    with pytest.raises(FacLensError, match="no vanilla run"):
-        T.table4(eval_frame().query("name != 'vanilla'"))
-
-
 def test_markdown_and_latex_rendering():
     t = T.table1(eval_frame())
     md = T.to_markdown(t).strip().splitlines()
@@ -392,7 +408,7 @@ def test_markdown_and_latex_rendering():
     assert len(md) == 2 + len(t)
     assert md[3] == "| m | dynamic | 0.600 | 0.550 | 0.370 | 0.014 |"
     assert "0.6000" in T.to_markdown(t, floatfmt=".4f")
-    latex = T.to_latex(T.table4(eval_frame()))
+    latex = T.to_latex(pd.DataFrame({"change_pct": ["2.10 (+5.0%)"]}))
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex
     assert "(+5.0\\%)" in latex and "change\\_pct" in latex
     nan_md = T.to_markdown(pd.DataFrame({"x": [1.0, math.nan]}))
@@ -403,7 +419,7 @@ def test_tables_reject_bad_frames():
     with pytest.raises(FacLensError, match="pandas DataFrame"):
         T.table1([{"model": "m"}])
     with pytest.raises(FacLensError, match="summaries is empty.*fac-lens eval"):
-        T.table4(eval_frame().iloc[:0])
+        T.table1(eval_frame().iloc[:0])
     with pytest.raises(FacLensError, match=r"lacks the column\(s\) \['accuracy'"):
         T.table1(eval_frame().drop(columns=["accuracy"]))
     with pytest.raises(FacLensError, match="DataFrame"):

@@ -254,12 +254,105 @@ def test_text_only_questions_are_skipped_and_counted_in_the_summary(tmp_path):
     """HallusionBench's visual_input "0" questions have no image: evaluation leaves them out (it used
     to crash in prepare) and every summary says how many."""
     from fac_lens.experiments.runner import Experiment
-    from tests.data.test_answer_handling import make_hallusion
+    from tests.data.test_answer_handling import hallusion_record, make_hallusion, png, write_json
 
     make_hallusion(tmp_path / "hb")
-    options = dict(max_new_tokens=4, batch_size=2, progress=False)
+    write_json(tmp_path / "cal" / "HallusionBench.json", [hallusion_record("2", "0", "1", "1")])
+    png(tmp_path / "cal" / "hallusion_bench/VS/chart/2_0.png")  # a separate calibration split
+    options = dict(max_new_tokens=4, batch_size=2, progress=False, calibration=tmp_path / "cal")
     exp = Experiment.open(MODEL, "hallusionbench", tmp_path / "s.sqlite", tmp_path / "hb", **options)
     assert exp.n_skipped == 2 and len(exp.samples) == 2
     summary = exp.evaluate(Method.vanilla())
     assert (summary["n"], summary["n_skipped"]) == (2, 2)
     assert not math.isnan(summary["f1"]) and not math.isnan(summary["binary_f1"])  # yes/no: both F1s
+
+
+def _length_by_hand(ids: list[int], eos: set[int]) -> int:
+    for position, token in enumerate(ids):
+        if token in eos:
+            return position + 1
+    return len(ids)
+
+
+def test_stored_per_pass_head_counts_equal_a_count_by_hand(tiny, samples, tmp_path):
+    """The records of a dynamic run hold, per sample, the heads identified in each forward pass
+    before its EOS: recounted here from the per-pass ratios of a plain fl.generate with eq. 5."""
+    import statistics
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    settings = [Setting("eval", Method("dynamic", CONFIG)), Setting("eval", Method.vanilla())]
+    dynamic, vanilla = run_sweep(
+        tiny, samples[:4], settings, store, "fac-tiny", "t", batch_size=2, max_new_tokens=40, progress=False
+    )
+    stored = {r["sample_id"]: r for r in store.records(dynamic)}
+    eos = {tiny.tokenizer.eos_token_id}
+    c = CONFIG
+    lengths, all_perc, all_reas = [], [], []
+    for start in (0, 2):
+        batch = samples[start : start + 2]
+        out = fl.generate(
+            tiny, tiny.prepare([s.image for s in batch], [s.prompt() for s in batch]), 40, fac=CONFIG
+        )
+        passes = out.rescale.pass_ratios
+        for b, sample in enumerate(batch):
+            n = _length_by_hand(out.new_tokens[b].tolist(), eos)
+            lengths.append(n)
+            perc, reas = [], []
+            for ratios in passes[:n]:
+                visual = ratios[b].tolist()  # [n_layers][n_heads]
+                perc.append(sum(v >= c.tau_perc for layer in visual[: c.l_perc + 1] for v in layer))
+                reas.append(sum(v <= c.tau_reas for layer in visual[c.l_reas :] for v in layer))
+            record = stored[sample.id]
+            assert record["generated_tokens"] == n
+            assert record["head_counts"] == {"perception": perc, "reasoning": reas}
+            all_perc += perc
+            all_reas += reas
+    assert min(lengths) < 40  # some trace ended before max_new_tokens: its later passes are left out
+    assert len(all_perc) == sum(lengths) and len(set(all_perc + all_reas)) > 1  # counts vary
+    summary = store.summary(dynamic)
+    assert summary["heads_perception_mean"] == pytest.approx(statistics.fmean(all_perc))
+    assert summary["heads_perception_std"] == pytest.approx(statistics.pstdev(all_perc))
+    assert summary["heads_reasoning_mean"] == pytest.approx(statistics.fmean(all_reas))
+    assert summary["heads_reasoning_std"] == pytest.approx(statistics.pstdev(all_reas))
+    records = store.records(dynamic)
+    assert summary["seconds_per_token"] == pytest.approx(sum(r["seconds"] for r in records) / sum(lengths))
+    assert all(r["head_counts"] is None and r["generated_tokens"] > 0 for r in store.records(vanilla))
+    assert math.isnan(store.summary(vanilla)["heads_perception_mean"])
+
+
+def test_calibration_split_is_disjoint_recorded_and_part_of_the_run_id(tmp_path):
+    import hashlib
+
+    from fac_lens.experiments.runner import Experiment
+
+    store = tmp_path / "s.sqlite"
+    options = dict(limit=2, max_new_tokens=6, batch_size=2, progress=False)
+    exp = Experiment.open(MODEL, "synthetic", store, calibration_n=3, **options)
+    validation = [f"validation-{i:06d}" for i in range(3)]
+    assert exp.calibration.ids == validation and not {s.id for s in exp.samples} & set(validation)
+    # the calibrated setting is the one of the validation ratio map, not of the evaluated samples
+    from fac_lens.data.synthetic import samples as synthetic_samples
+
+    by_hand = reference_ratios(exp.model, list(synthetic_samples("validation", 3)), progress=False)
+    config = exp.base_config()
+    assert config == calibrated_config(by_hand)
+    assert torch.equal(exp.ratios().per_sample, by_hand.per_sample)
+    (array,) = exp.store.arrays(kind="ratios_per_sample")
+    assert array["meta"]["sample_ids"] == validation
+
+    static = exp.evaluate(Method("static", config))
+    vanilla = exp.evaluate(Method.vanilla())
+    recorded = exp.store.run(static["run_id"])["generation"]["calibration"]
+    digest = hashlib.sha256("\n".join(validation).encode()).hexdigest()
+    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest}
+    assert "calibration" not in exp.store.run(vanilla["run_id"])["generation"]  # vanilla uses none
+
+    other = Experiment.open(MODEL, "synthetic", store, calibration_n=2, **options)
+    assert other.calibration.ids == validation[:2]
+    again = other.evaluate(Method("static", config))  # same setting, another calibration split
+    assert again["run_id"] != static["run_id"]
+    assert len(other.store.records(again["run_id"])) == 2  # generated for this run, not served
+    assert other.evaluate(Method.vanilla())["run_id"] == vanilla["run_id"]
+
+    with pytest.raises(FacLensError, match="shares 2 sample id"):
+        Experiment.open(MODEL, "synthetic", store, calibration=TEST, **options)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import json
 import math
 import os
 import pickle
@@ -30,12 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC_SUMMARY_COLUMNS = [
     "run_id", "model", "dataset", "sweep", "code_version", "name", "mode", "strategy", "l_perc", "l_reas",
     "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "n_perception", "n_reasoning", "n", "n_skipped",
-    "accuracy", "f1", "binary_f1", "per_kind", "errors", "seconds_per_batch", "seconds_total", "max_new_tokens",
-    "batch_size", "seed",
+    "accuracy", "f1", "binary_f1", "per_kind", "errors", "seconds_per_batch", "seconds_total",
+    "seconds_per_token", "heads_perception_mean", "heads_perception_std", "heads_reasoning_mean",
+    "heads_reasoning_std", "max_new_tokens", "batch_size", "seed",
 ]  # fmt: skip
 SPEC_RECORD_KEYS = [
     "run_id", "sample_id", "kind", "question", "answer", "choices", "trace", "predicted", "correct", "error",
-    "seconds", "batch_seconds", "batch_size", "code_version",
+    "seconds", "batch_seconds", "batch_size", "code_version", "generated_tokens", "head_counts",
 ]  # fmt: skip
 
 VANILLA = {
@@ -79,6 +81,8 @@ def make_records(run_id, n, prefix="s"):
                 "batch_seconds": 2.0 + i / 100,
                 "batch_size": 8,
                 "code_version": "0.1.0+gtest",
+                "generated_tokens": None if i % 6 == 5 else 10 + i,
+                "head_counts": {"perception": [i, 2], "reasoning": [3, i % 4]} if i % 2 else None,
             }
         )
     return records
@@ -324,6 +328,11 @@ def test_summaries_round_trip(store: ResultStore) -> None:
         "errors": {"perception": 2, "reasoning": 4},
         "seconds_per_batch": 2.5,
         "seconds_total": 3.75,
+        "seconds_per_token": 0.125,
+        "heads_perception_mean": 4.5,
+        "heads_perception_std": 1.5,
+        "heads_reasoning_mean": 7.0,
+        "heads_reasoning_std": 0.0,
     }
     store.set_summary(vanilla, summary)
     store.set_summary(static, {**summary, "accuracy": 0.1})
@@ -407,6 +416,63 @@ def test_arrays_round_trip(store: ResultStore) -> None:
 
 
 # --- schema and foreign files --------------------------------------------------------------------
+
+
+# The version-1 layout of the two tables that gained columns, as the first release wrote them.
+V1_TABLES = (
+    """CREATE TABLE records (
+        run_id TEXT NOT NULL REFERENCES runs(run_id), sample_id TEXT NOT NULL, kind TEXT NOT NULL,
+        question TEXT NOT NULL, answer TEXT NOT NULL, choices TEXT NOT NULL, trace TEXT NOT NULL,
+        predicted TEXT, correct INTEGER NOT NULL, error TEXT, seconds REAL NOT NULL,
+        batch_seconds REAL NOT NULL, batch_size INTEGER NOT NULL, code_version TEXT NOT NULL,
+        PRIMARY KEY (run_id, sample_id)) WITHOUT ROWID""",
+    """CREATE TABLE summaries (
+        run_id TEXT PRIMARY KEY REFERENCES runs(run_id), n INTEGER NOT NULL, accuracy REAL, f1 REAL,
+        weighted_f1 REAL, per_kind TEXT NOT NULL, errors TEXT NOT NULL, seconds_per_batch REAL,
+        seconds_total REAL)""",
+)
+
+
+def test_a_store_written_before_the_added_columns_is_read_and_extended(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    with ResultStore(path) as s:
+        run_id = s.ensure_run(**RUN)
+    with sqlite3.connect(path) as raw:  # rebuild the two tables as version 1 had them, with one row each
+        raw.execute("DROP TABLE records")
+        raw.execute("DROP TABLE summaries")
+        for statement in V1_TABLES:
+            raw.execute(statement)
+        old = {
+            k: v
+            for k, v in make_records(run_id, 1)[0].items()
+            if k not in ("generated_tokens", "head_counts")
+        }
+        raw.execute(
+            f"INSERT INTO records ({', '.join(old)}) VALUES ({', '.join('?' * len(old))})",
+            [json.dumps(v) if k == "choices" else v for k, v in old.items()],
+        )
+        raw.execute("INSERT INTO summaries VALUES (?, 1, 0.5, NULL, 0.5, '{}', '{}', 2.0, 0.25)", (run_id,))
+    raw.close()
+    with ResultStore(path) as s:
+        (back,) = s.records(run_id)
+        assert back == {**old, "generated_tokens": None, "head_counts": None}
+        summary = s.summary(run_id)
+        assert summary["seconds_per_batch"] == 2.0 and math.isnan(summary["seconds_per_token"])
+        new = make_records(run_id, 2, prefix="new")[1]  # head_counts and generated_tokens set
+        assert s.add_records([new]) == 1 and s.records(run_id)[0] == new
+    with ResultStore(path) as s:  # opening again changes nothing
+        assert len(s.records(run_id)) == 2
+
+
+@pytest.mark.parametrize(
+    "head_counts",
+    [{"perception": [1]}, {"perception": [1, 2], "reasoning": [3]}, {"perception": [-1], "reasoning": [0]}],
+)
+def test_malformed_head_counts_are_refused(store: ResultStore, head_counts) -> None:
+    run_id = store.ensure_run(**RUN)
+    with pytest.raises(FacLensError, match="head_counts"):
+        store.add_records([{**make_records(run_id, 1)[0], "head_counts": head_counts}])
+    assert store.records() == []
 
 
 def test_schema_version_mismatch_is_refused_and_the_file_left_alone(tmp_path: Path) -> None:
