@@ -3,9 +3,10 @@
     python -m fac_lens.embedded.demo [--out figures/demo_embedded_default.png] [--samples 64]
 
 fac-tiny (``fl.load("fac-tiny")``, the folder ``data/models/fac-tiny``) is a small Qwen2.5-VL trained on fac_lens's synthetic
-benchmark; it loads exactly like a real checkpoint. The demo records head ratios on test samples,
+benchmark; it loads exactly like a real checkpoint. The demo records head ratios on validation samples,
 identifies perception and reasoning heads, compares vanilla and FAC (dynamic) accuracy per question
-kind on a subset of the test split, and studies one failing two-step question: its vanilla and
+kind on a subset of the test split (calibrated on 32 validation samples; the difference with its
+paired bootstrap interval and McNemar p), and studies one failing two-step question: its vanilla and
 rescaled traces and the contribution maps of its answer token.
 """
 
@@ -21,6 +22,7 @@ import fac_lens as fl
 from ..calibration import calibrated_config
 from ..case_study import case_study
 from ..data.synthetic import load_split
+from ..data.synthetic import samples as synthetic_samples
 from ..data.uncertainty import compare_to_baseline
 from ..experiments.methods import Method
 from ..experiments.significance import describe
@@ -33,15 +35,18 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", default="figures/demo_embedded_default.png", help="figure to write")
-    parser.add_argument("--model", default="fac-tiny", help="model directory or embedded name (default: fac-tiny)")
+    parser.add_argument(
+        "--model", default="fac-tiny", help="model directory or embedded name (default: fac-tiny)"
+    )
     parser.add_argument("--samples", type=int, default=64, help="test samples to evaluate")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
 
     model = fl.load(args.model)
     test = list(load_split(paths.synthetic_test()))[: args.samples]
+    calibration = list(synthetic_samples("validation", 32))  # never the evaluated samples
     ratios = fl.attention_ratios(
-        model, [model.prepare(s.image, s.prompt()) for s in test[:32]], progress=False
+        model, [model.prepare(s.image, s.prompt()) for s in calibration], progress=False
     )
     config = calibrated_config(ratios)  # middle boundaries, quartile thresholds, the paper's gains
     selection = config.select(ratios)
@@ -83,12 +88,20 @@ def main(argv: list[str] | None = None) -> dict:
 def _case_study(model, sample, config) -> dict:
     """Vanilla vs rescaled trace of one failing sample, and contribution maps of its answer token."""
     case = case_study(model, sample.image, sample.prompt(), config)
-    return {"id": sample.id, "answer": sample.answer, **case.to_dict(), "before": case.before, "after": case.after}
+    return {
+        "id": sample.id,
+        "answer": sample.answer,
+        **case.to_dict(),
+        "before": case.before,
+        "after": case.after,
+    }
 
 
 def _print(summary: dict, selection, vanilla: dict, fac: dict, difference: str) -> None:
     print(summary["model"])
-    print(f"layer-wise visual ratio (32 test samples): {summary['layer_visual_ratio']}")
+    print(
+        f"layer-wise visual ratio (32 validation samples, which calibrate FAC): {summary['layer_visual_ratio']}"
+    )
     print(selection.summary())
     print(
         f"accuracy on {vanilla['n']} test samples: vanilla {vanilla['accuracy']:.1%}, FAC {fac['accuracy']:.1%}"
