@@ -83,9 +83,14 @@ def vanilla_run_id(store: ResultStore, run_id: str) -> str | None:
     matches = [
         r["run_id"]
         for r in store.runs(model=run["model"], dataset=run["dataset"])
-        if r["method"].get("name") == "vanilla" and r["generation"] == run["generation"]
+        if r["method"].get("name") == "vanilla" and _generation(r) == _generation(run)
     ]
     return matches[-1] if matches else None
+
+
+def _generation(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's generation settings without its calibration split (vanilla runs have none)."""
+    return {k: v for k, v in run["generation"].items() if k != "calibration"}
 
 
 def compare_run_to_vanilla(store: ResultStore, run_id: str, **settings: Any) -> Comparison | None:

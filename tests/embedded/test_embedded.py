@@ -25,7 +25,11 @@ def test_load_by_name_from_another_directory(tmp_path):
         "print(m.n_layers, m.n_heads, len(s), s[0].id)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr[-2000:]
@@ -57,3 +61,22 @@ def test_sample_prompt_is_what_the_harness_and_views_ask():
 
     mc = replace(sample, choices=("red", "blue"))
     assert mc.prompt() == f"{sample.question}\nA. red\nB. blue\nAnswer with the option's letter."
+
+
+def test_smol_study_reports_each_method_against_vanilla_with_its_interval():
+    from fac_lens.embedded.smol.study import _difference, _versus_vanilla
+
+    def records(correct):
+        return [
+            {"sample_id": str(i), "correct": c, "answer": "x", "predicted": None}
+            for i, c in enumerate(correct)
+        ]
+
+    vanilla = records([True, False, True, True])
+    method = records([True, True, False, False])  # -1 of 4; vanilla-only right 2, method-only right 1
+    row = _versus_vanilla(method, vanilla)["vs_vanilla"]
+    assert row["accuracy"][0] == -0.25 and row["accuracy"][1] <= -0.25 <= row["accuracy"][2]
+    assert row["mcnemar_p"] == 1.0  # 2 * P[Binomial(3, 1/2) <= 1] = 2 * 4/8
+    assert _versus_vanilla(vanilla, vanilla) == {} and _difference({}) == "-"
+    low, high = (100 * v for v in row["accuracy"][1:])
+    assert _difference({"vs_vanilla": row}) == f"-25.0 [{low:+.1f}, {high:+.1f}] pt, p=1"

@@ -13,7 +13,7 @@ TEST = "data/synthetic/test/test.jsonl"
 
 
 def _samples(n, prefix="q"):
-    return [Sample(f"{prefix}{i}", None, f"question {i}?", "yes", "k") for i in range(n)]
+    return [Sample(f"{prefix}{i}", "image", f"question {i}?", "yes", "k") for i in range(n)]
 
 
 def test_synthetic_calibration_is_the_validation_split_disjoint_from_the_test_split():

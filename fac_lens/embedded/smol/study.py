@@ -19,6 +19,7 @@ from typing import Any
 
 from ...data.metrics import binary_f1
 from ...data.pope import VARIANTS, pope_samples
+from ...data.uncertainty import compare_to_baseline
 from ...experiments.methods import Method
 from ...experiments.runner import Experiment
 from ...selection import identify_heads
@@ -84,21 +85,33 @@ def run_study(
         "synthetic": {},
         "pope": {},
     }
+    vanilla_records: dict[str, list[dict]] = {}
     for name, method in methods.items():
         summary = exp.evaluate(method)
+        records = exp.store.records(summary["run_id"])
         result["synthetic"][name] = {
             k: summary[k] for k in ("accuracy", "f1", "binary_f1", "per_kind", "errors")
-        }
+        } | _versus_vanilla(records, vanilla_records.setdefault("synthetic", records))
         summary = pope.evaluate(method)
         records = pope.store.records(summary["run_id"])
         result["pope"][name] = {
             "accuracy": summary["accuracy"],
             "f1": summary["binary_f1"],  # POPE's F1 is the F1 of "yes", as in pope_breakdown
             "variants": pope_breakdown(records),
-        }
+        } | _versus_vanilla(records, vanilla_records.setdefault("pope", records))
     Path(model, "study.json").write_text(json.dumps(result, indent=2))
     Path(model, "README.md").write_text(card(model, result))
     return result
+
+
+def _versus_vanilla(records: list[dict], vanilla: list[dict]) -> dict[str, Any]:
+    """The accuracy difference to vanilla on the same samples: paired bootstrap interval, McNemar p
+    (nothing for vanilla itself)."""
+    if records is vanilla:
+        return {}
+    comparison = compare_to_baseline(records, vanilla)
+    diff = comparison.accuracy
+    return {"vs_vanilla": {"accuracy": [diff.value, diff.low, diff.high], "mcnemar_p": comparison.p_value}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +130,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
+
+
+def _difference(row: dict[str, Any]) -> str:
+    """``+1.0 [-2.1, +4.2] pt, p=0.5`` (percentage points), or ``-`` for vanilla."""
+    if "vs_vanilla" not in row:
+        return "-"
+    value, low, high = (100 * v for v in row["vs_vanilla"]["accuracy"])
+    return f"{value:+.1f} [{low:+.1f}, {high:+.1f}] pt, p={row['vs_vanilla']['mcnemar_p']:.2g}"
 
 
 def card(folder: str | Path, study: dict[str, Any]) -> str:
@@ -161,20 +182,20 @@ def card(folder: str | Path, study: dict[str, Any]) -> str:
         f"FAC setting (calibrated on the ratio map): {study['config']}; identified heads: "
         f"{study['heads']['perception']} perception, {study['heads']['reasoning']} reasoning of 270.",
         "",
-        "| method | accuracy | "
+        "| method | accuracy | vs vanilla [95% CI], McNemar p | "
         + " | ".join(kinds)
-        + " | POPE acc | POPE F1 | "
+        + " | POPE acc | vs vanilla | POPE F1 | "
         + " | ".join(f"{v} acc / F1 / yes" for v in VARIANTS)
         + " |",
-        "|---|---|" + "---|" * len(kinds) + "---|---|" + "---|" * len(VARIANTS),
+        "|---|---|---|" + "---|" * len(kinds) + "---|---|---|" + "---|" * len(VARIANTS),
     ]
     for name, synthetic in study["synthetic"].items():
         pope = study["pope"][name]
         variants = [pope["variants"].get(v) for v in VARIANTS]
         lines.append(
-            f"| {name} | {_pct(synthetic['accuracy'])} | "
+            f"| {name} | {_pct(synthetic['accuracy'])} | {_difference(synthetic)} | "
             + " | ".join(_pct(synthetic["per_kind"][k]) for k in kinds)
-            + f" | {_pct(pope['accuracy'])} | {pope['f1']:.2f} | "
+            + f" | {_pct(pope['accuracy'])} | {_difference(pope)} | {pope['f1']:.2f} | "
             + " | ".join(
                 f"{_pct(v['accuracy'])} / {v['f1']:.2f} / {_pct(v['yes_ratio'])}" if v else "-"
                 for v in variants
