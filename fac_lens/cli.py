@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument(
         "--timing-repeats",
         type=int,
-        default=3,
+        default=7,
         help="interleaved repeats of every method on the same batches, after a warm-up, vanilla timed "
-        "twice for the noise floor (default 3; 0: no timing, no Table 4)",
+        "twice for the noise floor (default 7; 0: no timing, no Table 4)",
     )
     timing.add_argument(
         "--timing-batches", type=int, default=2, help="batches timed in each repeat (default 2)"

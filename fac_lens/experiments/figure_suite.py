@@ -27,7 +27,7 @@ def _save(fig: Any, path: Path, written: list[Path]) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # legends outside the Axes included
     plt.close(fig)
     written.append(path)
 
@@ -142,6 +142,7 @@ def _write_all(
             lambda ax: figures.efficiency_scatter(methods, ax=ax, timing=timing),
             out / f"fig3_efficiency_{tag}.png",
             written,
+            size=(10, 4.5),
         )
     if "boundary" in sweeps:
         fig4 = figures.boundary_heatmaps(summaries, records=exp.store.records)

@@ -251,7 +251,6 @@ def efficiency_scatter(
         ax.scatter([x], [accuracy], s=70, color=color, label=text, zorder=3)
         if high > low:
             ax.hlines(accuracy, low, high, color=color, alpha=0.6, label=f"_{text} IQR")
-        ax.annotate(text, (x, accuracy), textcoords="offset points", xytext=(5, 5), fontsize="small")
     ax.set_xlabel(r"$(\mathrm{Acc}/\mathrm{AvgBatchTime})^2$  [s$^{-2}$]")
     ax.set_ylabel("accuracy")
     ax.set_title(f"efficiency on {dataset} ({model})")
@@ -264,10 +263,19 @@ def efficiency_scatter(
                 f"\nnoise floor (vanilla vs vanilla): {floor:+.1f}%/token "
                 f"[{summary['overhead_token_pct_q25']:+.1f}, {summary['overhead_token_pct_q75']:+.1f}]"
             )
-        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize="x-small", va="bottom")
+    else:
+        note = None
     ax.margins(x=0.15, y=0.15)
-    if points:
-        ax.legend(fontsize="small")
+    if points:  # beside the Axes: the methods' points often sit close together
+        ax.legend(
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+            fontsize="small",
+            frameon=False,
+            title=note,
+            title_fontsize="x-small",
+            alignment="left",
+        )
     return ax
 
 
@@ -336,6 +344,12 @@ def boundary_heatmap(
     return ax
 
 
+#: Legends under the Axes (below the axis label), never over the data; ``_UNDER_SETTINGS``: below
+#: rotated setting labels.
+_BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.3), "fontsize": "small", "frameon": False}
+_UNDER_SETTINGS = {**_BELOW, "bbox_to_anchor": (0.5, -0.5)}
+
+
 def _hatch_cells(ax: Axes, cells: Sequence[tuple[int, int]], label: str | None) -> None:
     """Hatch heatmap cells (row, column) and add a legend entry ``label`` (when not None)."""
     from matplotlib.patches import Patch, Rectangle
@@ -346,9 +360,7 @@ def _hatch_cells(ax: Axes, cells: Sequence[tuple[int, int]], label: str | None) 
     if label is not None:
         ax.legend(
             handles=[Patch(label=label, **{**style, "linewidth": 0.5})],
-            loc="upper right",
-            fontsize="x-small",
-            framealpha=0.9,
+            **_BELOW,
         )
 
 
@@ -451,7 +463,7 @@ def _setting_curves(
     ax.set_ylabel(f"{metric} - vanilla" if relative_to_vanilla else metric)
     fixed = _fixed_text(rows, cols)
     ax.set_title(f"{title} ({model})" + (f"\n{fixed}" if fixed else ""), fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(**_UNDER_SETTINGS)
     return ax
 
 
@@ -606,7 +618,7 @@ def head_counts(
     _settings_axis(ax, settings, cols)
     ax.set_ylabel("heads identified per pass (mean +-1 std)")
     ax.set_title(f"identified heads vs thresholds ({model})", fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(**_UNDER_SETTINGS)
     return ax
 
 

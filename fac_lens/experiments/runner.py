@@ -63,7 +63,7 @@ class Experiment:
     weights: str | None = None  # fingerprint of the model's files (None for a hub id)
     n_skipped: int = 0  # text-only samples left out (no image): see split_text_only
     calibration: CalibrationSplit | None = None
-    timing_repeats: int = 3  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
+    timing_repeats: int = 7  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
     timing_batches: int = 2  # batches of the evaluation samples each repeat times
     _ratios: HeadRatios | None = None
 

@@ -145,7 +145,8 @@ def test_fig3_uses_the_timing_with_its_spread_and_noise_floor():
         (bars,) = [c for c in ax.collections if hasattr(c, "get_segments")]  # dynamic has no spread
         (segment,) = bars.get_segments()  # vanilla's IQR: 1.1 .. 1.3 s per batch
         assert sorted(segment[:, 0]) == pytest.approx([(0.5 / 1.3) ** 2, (0.5 / 1.1) ** 2])
-        texts = [t.get_text() for t in ax.texts]
+        legend = ax.get_legend()
+        texts = [t.get_text() for t in legend.get_texts()] + [legend.get_title().get_text()]
         # dynamic per token: 100 * (2 / t - 1) for t = 1.0, 1.2, 1.4 -> median at t = 1.2
         assert any("dynamic (+66.7%/token)" in t for t in texts)
         # noise floor: +10, 0, -7.14 % -> median 0, quartiles -3.57 and +5.0
