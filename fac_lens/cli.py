@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 from .data.datasets import DATASETS
 from .errors import FacLensError
+from .offline import hub_offline
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
 DRAWING_COMMANDS = ("figures", "ratios")  # main() selects the Agg backend for these (headless)
@@ -430,14 +430,14 @@ COMMANDS = {"eval": _eval, "sweep": _sweep, "figures": _figures, "ratios": _rati
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fac-lens``; returns the exit status (2 for bad input, with the message)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     if args.command in DRAWING_COMMANDS:  # headless: draw into files, never onto a display
         import matplotlib
 
         matplotlib.use("Agg")
     try:
-        COMMANDS[args.command](args)
+        with hub_offline():
+            COMMANDS[args.command](args)
     except FacLensError as error:
         print(f"fac-lens {args.command}: {error}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from .attention_probe import ATTENTION_NAME, ensure_registered
 from .errors import FacLensError
 from .lens_model import LensModel
 from .model_sources import folder_kind, resolve
+from .offline import hub_offline, local_folder
+from .remote_code import check_remote_code
 
 
 def load(
@@ -23,11 +25,13 @@ def load(
     dtype: torch.dtype | str | None = None,
     processor: Any = None,
     cache_dir: str | None = None,
+    trust_remote_code: bool = False,
 ) -> LensModel:
     """Wrap a multimodal model in a ``TransformerBridge``.
 
-    Never installs packages and never touches the network: a hub id works only when its files are
-    in the local HF cache.
+    Never installs packages, never touches the network (the hub is in offline mode for the call,
+    whatever the environment says: a hub id works only when its files are in the local HF cache)
+    and runs no code from the checkpoint unless ``trust_remote_code=True``.
 
     Args:
         source: a local checkpoint directory, a hub id already in the local cache, an embedded
@@ -37,14 +41,24 @@ def load(
         dtype: e.g. ``torch.bfloat16`` or ``"bfloat16"``; None keeps the checkpoint's dtype.
         processor: a processor to use instead of loading one from ``source``.
         cache_dir: the HF cache to look in for hub ids (default: the standard HF cache).
+        trust_remote_code: run the Python files the checkpoint names in ``auto_map`` (its config,
+            tokenizer or processor classes); a warning lists them. False refuses such a checkpoint.
 
     Returns:
         A :class:`LensModel`. Its text attention runs SDPA by default; fac_lens switches to other
         attention functions only inside its own calls.
 
     Raises:
-        FacLensError: unsupported architecture (lists the supported ones), missing files.
+        FacLensError: unsupported architecture (lists the supported ones), missing files, a hub id
+            not in the local cache, checkpoint code without ``trust_remote_code=True``.
     """
+    with hub_offline():
+        return _load(source, device, dtype, processor, cache_dir, trust_remote_code is True)
+
+
+def _load(
+    source: Any, device: Any, dtype: Any, processor: Any, cache_dir: str | None, trust_remote_code: bool
+) -> LensModel:
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     if isinstance(source, nn.Module):
@@ -54,7 +68,7 @@ def load(
         if device is not None or dtype is not None:
             hf.to(device=device, dtype=dtype)
     else:
-        hf, loaded_processor = _from_files(resolve(str(source)), device, dtype, cache_dir)
+        hf, loaded_processor = _from_files(resolve(str(source)), device, dtype, cache_dir, trust_remote_code)
         processor = processor if processor is not None else loaded_processor
     return _wrap(hf, processor)
 
@@ -75,7 +89,7 @@ def _architecture_of(config: Any) -> str:
 
 
 def _from_files(
-    source: str, device: Any, dtype: torch.dtype | None, cache_dir: str | None
+    source: str, device: Any, dtype: torch.dtype | None, cache_dir: str | None, trust_remote_code: bool
 ) -> tuple[nn.Module, Any]:
     import transformers
     from transformers import AutoConfig
@@ -84,36 +98,40 @@ def _from_files(
     if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
         hf, processor = kind.load(Path(source))
         return hf.to(device=device, dtype=dtype), processor
+    folder = local_folder(source, cache_dir)
+    check_remote_code(folder, trust_remote_code)
+    files = {"local_files_only": True, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     try:
-        config = AutoConfig.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
+        config = AutoConfig.from_pretrained(source, **files)
     except (OSError, ValueError) as error:
         raise FacLensError(
-            f"no model config found for {source!r}: pass a local checkpoint directory, or a hub "
-            "id whose files are already in the local HF cache (fac_lens never downloads)"
+            f"no usable model config for {source!r} in {folder} ({error}): pass a checkpoint "
+            "directory with a config.json, or a hub id whose files are complete in the local HF "
+            "cache (fac_lens never downloads)"
         ) from error
     architecture = _architecture_of(config)
     spec = spec_for(architecture)
     model_class = getattr(transformers, spec.hf_architecture)
     hf = model_class.from_pretrained(
-        source, dtype=dtype if dtype is not None else "auto", local_files_only=True, cache_dir=cache_dir
+        source, config=config, dtype=dtype if dtype is not None else "auto", **files
     )
     if device is not None:
         hf.to(device)
-    return hf, _load_processor(source, spec, cache_dir)
+    return hf, _load_processor(source, spec, files)
 
 
-def _load_processor(source: str, spec, cache_dir: str | None) -> Any:
+def _load_processor(source: str, spec, files: dict[str, Any]) -> Any:
     """The checkpoint's processor, or a torchvision-free equivalent, or None."""
     from transformers import AutoProcessor
 
     with no_runtime_installs():
         try:
-            return AutoProcessor.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
+            return AutoProcessor.from_pretrained(source, **files)
         except Exception:
             pass
         if spec.fallback_processor is not None:
             try:
-                return spec.fallback_processor(source, cache_dir=cache_dir)
+                return spec.fallback_processor(source, **files)
             except Exception:
                 return None
     return None

@@ -28,7 +28,7 @@ class ArchitectureSpec:
         add_model_inputs: adds architecture-specific kwargs derived from ``input_ids`` (Qwen2.5-VL:
             ``mm_token_type_ids`` so that mRoPE positions are used).
         reset_state: clears per-call state the HF model keeps between forwards.
-        fallback_processor: ``f(path, cache_dir=None)`` builds a processor when ``AutoProcessor``
+        fallback_processor: ``f(path, **from_pretrained_options)`` builds a processor when ``AutoProcessor``
             cannot load one here (torchvision missing), or None.
         known_limits: what does not work, or works differently, for this architecture (shown in
             the README's supported-models matrix).

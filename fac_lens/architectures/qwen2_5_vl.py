@@ -37,10 +37,11 @@ def reset_rope_deltas(hf) -> None:
     hf.model.rope_deltas = None
 
 
-def fallback_qwen_processor(path: str, cache_dir: str | None = None):
+def fallback_qwen_processor(path: str, **files):
+    """``files``: ``from_pretrained`` options (``cache_dir``, ``trust_remote_code``, ...)."""
     from .qwen_vl_processor import QwenVLProcessor
 
-    return QwenVLProcessor.from_pretrained(path, cache_dir=cache_dir)
+    return QwenVLProcessor.from_pretrained(path, **files)
 
 
 SPEC = conditional_generation_spec(
