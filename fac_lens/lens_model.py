@@ -14,6 +14,7 @@ from .architectures import ArchitectureSpec
 from .attention_probe import ATTENTION_NAME
 from .bridging import bridge_has_hooks, unbridged
 from .inputs import normalize_inputs, prepare_inputs
+from .offline import refuse_urls
 
 
 @dataclass(eq=False)
@@ -77,7 +78,11 @@ class LensModel:
     def prepare(
         self, images: Any, text: str | Sequence[str], chat: bool | None = None
     ) -> dict[str, torch.Tensor]:
-        """Build model inputs through the processor: see :func:`fac_lens.inputs.prepare_inputs`."""
+        """Build model inputs through the processor: see :func:`fac_lens.inputs.prepare_inputs`.
+
+        Image URLs are refused (fac_lens never downloads).
+        """
+        refuse_urls(images)
         return prepare_inputs(self, images, text, chat)
 
     def normalize(self, inputs: Mapping[str, Any], require_image: bool = True) -> dict[str, torch.Tensor]:

@@ -3,7 +3,8 @@
 huggingface_hub reads ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` once, at import, into
 ``huggingface_hub.constants.HF_HUB_OFFLINE``; ``is_offline_mode()``, which every hub request and
 transformers consult, returns that flag. :func:`hub_offline` sets it (and the variables, for code
-that reads them later) and restores all of them afterwards, also when the call raises.
+that reads them later) and restores all of them afterwards, also when the call raises. Image URLs,
+which transformers fetches without asking the hub, are refused (:func:`refuse_urls`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .errors import FacLensError
 
@@ -69,3 +71,17 @@ def local_folder(source: str, cache_dir: str | None = None) -> Path:
             f"{source}` or huggingface_hub.snapshot_download({source!r}) (with cache_dir= if you pass "
             "one to fl.load), then fl.load the id again or the folder it prints"
         ) from error
+
+
+def refuse_urls(images: Any) -> None:
+    """Image URLs are refused: transformers would fetch them (offline mode does not stop that).
+
+    Raises:
+        FacLensError: an ``http(s)://`` string among ``images``.
+    """
+    for image in images if isinstance(images, (list, tuple)) else [images]:
+        if isinstance(image, str) and image.lower().startswith(("http://", "https://")):
+            raise FacLensError(
+                f"image {image!r} is a URL and fac_lens never downloads: fetch it yourself and pass "
+                "a PIL image (PIL.Image.open) or a local file path"
+            )

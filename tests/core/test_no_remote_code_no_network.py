@@ -184,6 +184,11 @@ try:
 except fl.FacLensError as error:
     assert "not in the local HF cache" in str(error), error
 inputs = model.prepare(Image.new("RGB", (56, 56), (220, 30, 30)), "what color is the cube ?")
+try:
+    model.prepare(["https://example.com/cube.png"], "what color is the cube ?")
+    raise SystemExit("an image URL was accepted")
+except fl.FacLensError as error:
+    assert "never downloads" in str(error), error
 ratios = fl.attention_ratios(model, inputs)
 selection = fl.identify_heads(ratios, l_perc=1, l_reas=1, tau_perc=0.0, tau_reas=0.0)
 with fl.rescale(model, fl.Gains.from_selection(selection, g_perc=1.2, g_reas=1.3)):
