@@ -16,7 +16,7 @@ from .errors import FacLensError
 from .lens_model import LensModel
 from .model_sources import folder_kind, resolve
 from .offline import hub_offline, local_folder
-from .remote_code import check_remote_code
+from .remote_code import check_remote_code, needs_code, no_prompts, refusal
 
 
 def load(
@@ -42,7 +42,10 @@ def load(
         processor: a processor to use instead of loading one from ``source``.
         cache_dir: the HF cache to look in for hub ids (default: the standard HF cache).
         trust_remote_code: run the Python files the checkpoint names in ``auto_map`` (its config,
-            tokenizer or processor classes); a warning lists them. False refuses such a checkpoint.
+            tokenizer or processor classes; a warning lists them). With False (the default)
+            transformers' own classes are used where it has them, and a checkpoint that cannot
+            load without its code is refused with an error naming the file and the class; there
+            is never a ``[y/N]`` prompt. The model itself is always transformers' own class.
 
     Returns:
         A :class:`LensModel`. Its text attention runs SDPA by default; fac_lens switches to other
@@ -52,7 +55,7 @@ def load(
         FacLensError: unsupported architecture (lists the supported ones), missing files, a hub id
             not in the local cache, checkpoint code without ``trust_remote_code=True``.
     """
-    with hub_offline():
+    with hub_offline(), no_prompts():
         return _load(source, device, dtype, processor, cache_dir, trust_remote_code is True)
 
 
@@ -68,7 +71,9 @@ def _load(
         if device is not None or dtype is not None:
             hf.to(device=device, dtype=dtype)
     else:
-        hf, loaded_processor = _from_files(resolve(str(source)), device, dtype, cache_dir, trust_remote_code)
+        hf, loaded_processor = _from_files(
+            resolve(str(source)), device, dtype, cache_dir, trust_remote_code, processor is None
+        )
         processor = processor if processor is not None else loaded_processor
     return _wrap(hf, processor)
 
@@ -89,10 +94,14 @@ def _architecture_of(config: Any) -> str:
 
 
 def _from_files(
-    source: str, device: Any, dtype: torch.dtype | None, cache_dir: str | None, trust_remote_code: bool
+    source: str,
+    device: Any,
+    dtype: torch.dtype | None,
+    cache_dir: str | None,
+    trust_remote_code: bool,
+    want_processor: bool,
 ) -> tuple[nn.Module, Any]:
     import transformers
-    from transformers import AutoConfig
 
     kind = folder_kind(source)
     if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
@@ -101,39 +110,48 @@ def _from_files(
     folder = local_folder(source, cache_dir)
     check_remote_code(folder, trust_remote_code)
     files = {"local_files_only": True, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
-    try:
-        config = AutoConfig.from_pretrained(source, **files)
-    except (OSError, ValueError) as error:
-        raise FacLensError(
-            f"no usable model config for {source!r} in {folder} ({error}): pass a checkpoint "
-            "directory with a config.json, or a hub id whose files are complete in the local HF "
-            "cache (fac_lens never downloads)"
-        ) from error
-    architecture = _architecture_of(config)
-    spec = spec_for(architecture)
-    model_class = getattr(transformers, spec.hf_architecture)
+    config = _load_config(source, folder, files)
+    spec = spec_for(_architecture_of(config))
+    model_class = getattr(transformers, spec.hf_architecture)  # never the checkpoint's own class
     hf = model_class.from_pretrained(
         source, config=config, dtype=dtype if dtype is not None else "auto", **files
     )
     if device is not None:
         hf.to(device)
-    return hf, _load_processor(source, spec, files)
+    return hf, _load_processor(source, spec, folder, files) if want_processor else None
 
 
-def _load_processor(source: str, spec, files: dict[str, Any]) -> Any:
-    """The checkpoint's processor, or a torchvision-free equivalent, or None."""
+def _load_config(source: str, folder: Path, files: dict[str, Any]) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, **files)
+    except (OSError, ValueError) as error:
+        if needs_code(error):
+            raise refusal(folder) from error
+        raise FacLensError(
+            f"no usable model config for {source!r} in {folder} ({error}): pass a checkpoint "
+            "directory with a config.json, or a hub id whose files are complete in the local HF "
+            "cache (fac_lens never downloads)"
+        ) from error
+
+
+def _load_processor(source: str, spec, folder: Path, files: dict[str, Any]) -> Any:
+    """The checkpoint's processor, or a torchvision-free equivalent, or None.
+
+    Raises:
+        FacLensError: the processor (or its tokenizer) needs the checkpoint's code, not trusted.
+    """
     from transformers import AutoProcessor
 
+    loaders = [AutoProcessor.from_pretrained, spec.fallback_processor]
     with no_runtime_installs():
-        try:
-            return AutoProcessor.from_pretrained(source, **files)
-        except Exception:
-            pass
-        if spec.fallback_processor is not None:
+        for loader in filter(None, loaders):
             try:
-                return spec.fallback_processor(source, **files)
-            except Exception:
-                return None
+                return loader(source, **files)
+            except Exception as error:
+                if needs_code(error) and not files["trust_remote_code"]:
+                    raise refusal(folder, ", or pass fl.load(..., processor=...) yourself") from error
     return None
 
 

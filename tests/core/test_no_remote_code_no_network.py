@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -35,24 +36,55 @@ def no_prompt(monkeypatch):
     return calls
 
 
-CODE = [
-    ("config.json", "AutoConfig", {}),
+NEEDED = [  # transformers has no class of its own for these: only the checkpoint's code loads them
     ("config.json", "AutoConfig", {"model_type": "fac_remote_tiny"}),
-    ("tokenizer_config.json", "AutoTokenizer", {}),
-    ("preprocessor_config.json", "AutoImageProcessor", {}),
-    ("processor_config.json", "AutoProcessor", {}),
+    ("processor_config.json", "AutoProcessor", {"processor_class": "FacRemoteProcessor"}),
+    ("preprocessor_config.json", "AutoImageProcessor", {"image_processor_type": "FacRemoteImageProcessor"}),
 ]
 
 
-@pytest.mark.parametrize(("file", "auto_class", "fields"), CODE, ids=lambda v: str(v))
-def test_checkpoint_code_is_refused_without_the_flag(tmp_path, no_prompt, file, auto_class, fields):
+@pytest.mark.parametrize(("file", "auto_class", "fields"), NEEDED, ids=lambda v: str(v))
+def test_code_a_checkpoint_needs_is_refused_without_the_flag(tmp_path, no_prompt, file, auto_class, fields):
     folder, marker = tmp_path / "ckpt", tmp_path / "marker"
     save_tiny_checkpoint(folder, "qwen2_5_vl")
     add_code(folder, file, auto_class, "remote_code_here", marker, **fields)
-    with pytest.raises(
-        fl.FacLensError, match=rf"{file}: {auto_class} -> remote_code_here.Remote.*trust_remote_code=True"
-    ):
+    expected = rf"{folder}.*{file}: {auto_class} -> remote_code_here.Remote.*trust_remote_code=True"
+    with pytest.raises(fl.FacLensError, match=expected):
         fl.load(folder)
+    assert not marker.exists() and no_prompt == []
+
+
+def test_a_processor_given_is_not_loaded(tmp_path, no_prompt):
+    """The fix the processor refusal names: pass a processor; the checkpoint's is then not loaded."""
+    from fac_lens.architectures.qwen_vl_processor import QwenVLProcessor
+
+    folder, marker = tmp_path / "ckpt", tmp_path / "marker"
+    save_tiny_checkpoint(folder, "qwen2_5_vl")
+    processor = QwenVLProcessor.from_pretrained(str(folder))
+    add_code(
+        folder, "processor_config.json", "AutoProcessor", "remote_processor", marker, processor_class="X"
+    )
+    with pytest.raises(fl.FacLensError, match="or pass fl.load.*processor="):
+        fl.load(folder)
+    assert fl.load(folder, processor=processor).processor is processor
+    assert not marker.exists() and no_prompt == []
+
+
+NOT_NEEDED = [  # transformers has its own classes: they are used, the checkpoint's code is not run
+    ("config.json", "AutoConfig"),
+    ("tokenizer_config.json", "AutoTokenizer"),
+]
+
+
+@pytest.mark.parametrize(("file", "auto_class"), NOT_NEEDED)
+def test_code_a_checkpoint_does_not_need_is_not_run(tmp_path, no_prompt, file, auto_class):
+    folder, marker = tmp_path / "ckpt", tmp_path / "marker"
+    save_tiny_checkpoint(folder, "qwen2_5_vl")
+    add_code(folder, file, auto_class, "remote_code_here", marker)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to state: no code runs
+        model = fl.load(folder)
+    assert model.tokenizer is not None
     assert not marker.exists() and no_prompt == []
 
 
@@ -131,6 +163,9 @@ def test_trusted_code_runs_and_is_stated(tmp_path):
 
 def test_hub_is_offline_during_load_and_restored_after(tmp_path, monkeypatch):
     import transformers
+    from transformers import dynamic_module_utils
+
+    prompt_timeout = dynamic_module_utils.TIME_OUT_REMOTE_CODE
 
     for name in OFFLINE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -139,13 +174,14 @@ def test_hub_is_offline_during_load_and_restored_after(tmp_path, monkeypatch):
     original = transformers.AutoConfig.from_pretrained.__func__
 
     def spy(cls, *args, **kwargs):
-        seen.append((constants.is_offline_mode(), [os.environ.get(n) for n in OFFLINE_VARIABLES], kwargs))
+        offline = [constants.is_offline_mode(), *(os.environ.get(n) for n in OFFLINE_VARIABLES)]
+        seen.append((offline, dynamic_module_utils.TIME_OUT_REMOTE_CODE, kwargs))
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", classmethod(spy))
     save_tiny_checkpoint(tmp_path / "ckpt", "llava")
     fl.load(tmp_path / "ckpt")
-    assert seen[0][:2] == (True, ["1", "1"]) and seen[0][2]["trust_remote_code"] is False
+    assert seen[0][:2] == ([True, "1", "1"], 0) and seen[0][2]["trust_remote_code"] is False
     cache = tmp_path / "hub"
     with pytest.raises(
         fl.FacLensError, match=rf"not in the local HF cache \(looked in {cache}\).*hf download"
@@ -155,6 +191,7 @@ def test_hub_is_offline_during_load_and_restored_after(tmp_path, monkeypatch):
         fl.load(str(tmp_path / "missing" / "folder"))
     assert constants.HF_HUB_OFFLINE is False
     assert all(name not in os.environ for name in OFFLINE_VARIABLES)
+    assert dynamic_module_utils.TIME_OUT_REMOTE_CODE == prompt_timeout  # prompts are off only inside
 
 
 NO_NETWORK = """
