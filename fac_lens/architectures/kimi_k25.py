@@ -40,7 +40,7 @@ still work). Convert such a checkpoint to the native ``kimi_k25`` classes (the s
 DeepSeek-V3 building blocks: rename the parameters, the projector is ``model.mm_projector`` here),
 then load it as above; or, for a quick look, load it with ``trust_remote_code=True`` yourself and
 write a spec like this one naming its modules, registered in ``fac_lens/architectures/__init__.py``.
-fac_lens never sets ``trust_remote_code`` itself.
+``fl.load`` runs no checkpoint code unless given ``trust_remote_code=True``.
 """
 
 from __future__ import annotations
