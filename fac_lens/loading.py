@@ -55,8 +55,10 @@ def load(
         FacLensError: unsupported architecture (lists the supported ones), missing files, a hub id
             not in the local cache, checkpoint code without ``trust_remote_code=True``.
     """
+    if not isinstance(trust_remote_code, bool):
+        raise FacLensError(f"trust_remote_code must be True or False, got {trust_remote_code!r}")
     with hub_offline(), no_prompts():
-        return _load(source, device, dtype, processor, cache_dir, trust_remote_code is True)
+        return _load(source, device, dtype, processor, cache_dir, trust_remote_code)
 
 
 def _load(

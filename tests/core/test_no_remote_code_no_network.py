@@ -51,6 +51,8 @@ def test_code_a_checkpoint_needs_is_refused_without_the_flag(tmp_path, no_prompt
     expected = rf"{folder}.*{file}: {auto_class} -> remote_code_here.Remote.*trust_remote_code=True"
     with pytest.raises(fl.FacLensError, match=expected):
         fl.load(folder)
+    with pytest.raises(fl.FacLensError, match="trust_remote_code must be True or False"):
+        fl.load(folder, trust_remote_code="yes")
     assert not marker.exists() and no_prompt == []
 
 
@@ -104,7 +106,7 @@ import warnings, fac_lens as fl
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     model = fl.load({folder!r}, trust_remote_code=True)
-print("WARNINGS", [str(w.message) for w in caught if "trust_remote_code" in str(w.message)])
+print("WARNINGS", [(w.filename, str(w.message)) for w in caught if "trust_remote_code" in str(w.message)])
 tokenizer = getattr(model.processor, "tokenizer", model.processor)  # AutoProcessor may give the tokenizer
 print("CONFIG", type(model.hf.config).__name__, "TOKENIZER", type(tokenizer).__name__)
 """
@@ -156,6 +158,7 @@ def test_trusted_code_runs_and_is_stated(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "remote_config").exists() and (tmp_path / "remote_tokenizer").exists()
+    assert "WARNINGS [('<string>', 'trust_remote_code=True: " in result.stdout  # the caller's line
     assert "config.json: AutoConfig -> remote_config.TinyRemoteConfig" in result.stdout
     assert "tokenizer_config.json: AutoTokenizer -> remote_tokenizer.TinyRemoteTokenizer" in result.stdout
     assert "CONFIG TinyRemoteConfig TOKENIZER TinyRemoteTokenizer" in result.stdout
