@@ -11,6 +11,7 @@ from fac_lens.calibration import calibrated_config
 from fac_lens.data.sample import Sample
 from fac_lens.data.synthetic import load_split
 from fac_lens.errors import FacLensError
+from fac_lens.experiments.fingerprint import samples_digest
 from fac_lens.experiments.harness import evaluate_batches, score, summarize
 from fac_lens.experiments.methods import Method
 from fac_lens.experiments.store import ResultStore
@@ -344,7 +345,8 @@ def test_calibration_split_is_disjoint_recorded_and_part_of_the_run_id(tmp_path)
     vanilla = exp.evaluate(Method.vanilla())
     recorded = exp.store.run(static["run_id"])["generation"]["calibration"]
     digest = hashlib.sha256("\n".join(validation).encode()).hexdigest()
-    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest}
+    content = samples_digest(list(synthetic_samples("validation", 3)))
+    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest, "sha256": content}
     assert "calibration" not in exp.store.run(vanilla["run_id"])["generation"]  # vanilla uses none
 
     other = Experiment.open(MODEL, "synthetic", store, calibration_n=2, **options)
