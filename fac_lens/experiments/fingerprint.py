@@ -159,7 +159,8 @@ def model_fingerprint(source: str | Path, cache_dir: str | Path | None = None) -
         return None
     kind = folder_kind(folder)
     named = [(p.name, p) for p in files]
-    named += [(f"extra:{p.name}", p) for p in (kind.extra_files(folder) if kind is not None else [])]
+    extra = kind.extra_files(folder) if kind is not None else []
+    named += [(f"extra:{p.parent.name}/{p.name}", p) for p in extra]
     digest = hashlib.sha256()
     for name, path in named:
         digest.update(f"{name}\0{file_sha256(path)}\n".encode())

@@ -709,7 +709,9 @@ def _fill(store: ResultStore, n: int = 200) -> str:
     for start in range(0, n, 10):
         store.add_records(records[start : start + 10])
     store.set_summary(run_id, {"n": n, "accuracy": 0.5})
-    store.put_array("ratios:m:d", np.arange(6.0).reshape(2, 3), kind="ratios_per_sample", model="m", dataset="d")
+    store.put_array(
+        "ratios:m:d", np.arange(6.0).reshape(2, 3), kind="ratios_per_sample", model="m", dataset="d"
+    )
     return run_id
 
 
@@ -736,7 +738,9 @@ def test_the_file_alone_copied_during_a_sweep_holds_every_row(tmp_path: Path) ->
     assert not path.with_name("store.sqlite-wal").exists()  # closed: everything is in the file
 
 
-def test_the_file_alone_copied_while_two_processes_write_holds_every_row(tmp_path: Path, script: Path) -> None:
+def test_the_file_alone_copied_while_two_processes_write_holds_every_row(
+    tmp_path: Path, script: Path
+) -> None:
     path = tmp_path / "shared" / "store.sqlite"
     go = tmp_path / "go"
     with ResultStore(path) as watcher:  # an open connection keeps the log in place
@@ -803,7 +807,9 @@ def test_a_file_without_tables_and_a_log_beside_it_is_refused(tmp_path: Path) ->
         folder.mkdir()
         (folder / "store.sqlite").write_bytes(main)
         (folder / "store.sqlite-wal").write_bytes(wal)
-        with pytest.raises(FacLensError, match=r"holds no tables.*store.sqlite-wal.*copy the store and its -wal"):
+        with pytest.raises(
+            FacLensError, match=r"holds no tables.*store.sqlite-wal.*copy the store and its -wal"
+        ):
             ResultStore(folder / "store.sqlite")
         assert (folder / "store.sqlite").read_bytes() == main  # nothing changed
         assert (folder / "store.sqlite-wal").read_bytes() == wal
