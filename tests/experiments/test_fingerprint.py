@@ -179,5 +179,11 @@ def test_a_hub_id_is_keyed_by_its_snapshot_revision(tmp_path, monkeypatch):
     second = Experiment.open("org/tiny-vlm", "synthetic", tmp_path / "s.sqlite", **OPTIONS)
     assert second.weights == new
     assert second.evaluate(Method.vanilla())["run_id"] != one["run_id"]
-    (Path(os.environ["HF_HOME"]) / "hub" / "models--org--tiny-vlm" / "refs" / "main").unlink()
+    repo = Path(os.environ["HF_HOME"]) / "hub" / "models--org--tiny-vlm"
+    (repo / "refs" / "main").unlink()
     assert model_fingerprint("org/tiny-vlm") is None  # two snapshots, no ref: which one is unknown
+    shutil.rmtree(repo / "snapshots" / old)
+    assert model_fingerprint("org/tiny-vlm") == new  # the only snapshot
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    assert model_fingerprint("org/tiny-vlm") is None  # HF_HUB_CACHE wins over HF_HOME
+    assert model_fingerprint("org/tiny-vlm", cache_dir=repo.parent) == new
