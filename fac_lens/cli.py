@@ -4,6 +4,7 @@
     fac-lens sweep    --grid boundary --grid gains           # grids of settings, resumable
     fac-lens figures  --out figures/                         # every figure and table from the store
     fac-lens ratios   --limit 32 --json                      # the layer-wise visual ratio
+    fac-lens store export results/fac_lens.sqlite copy.sqlite  # one consistent file to copy
 
 Every command defaults to the embedded fac-tiny on the committed synthetic test split and the store
 ``results/fac_lens.sqlite``. Results are written to the store as they are produced: a command that
@@ -197,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-install", action="store_true", help="fail instead of pip-installing the two pinned packages"
     )
     sm.add_argument("--json", action="store_true", help="print the cache manifest as JSON")
+
+    st = commands.add_parser("store", help="work on a results store file")
+    store_commands = st.add_subparsers(dest="store_command", required=True)
+    ex = store_commands.add_parser(
+        "export",
+        help="write one consistent, self-contained copy of a store (safe while a sweep writes to it)",
+    )
+    ex.add_argument("store", help="the results store to copy")
+    ex.add_argument("out", help="the new file to write")
+    ex.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -425,7 +436,29 @@ def _smol(args: argparse.Namespace) -> dict:
     return manifest
 
 
-COMMANDS = {"eval": _eval, "sweep": _sweep, "figures": _figures, "ratios": _ratios, "smol": _smol}
+def _store(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    from .experiments.store import ResultStore
+
+    if not Path(args.store).is_file():
+        raise FacLensError(f"no results store at {args.store}: give the path of an existing store file")
+    with ResultStore(args.store) as store:
+        out = store.export(args.out)
+        n_runs, n_records = len(store.runs()), len(store.records())
+    result = {"store": args.store, "out": str(out), "runs": n_runs, "records": n_records}
+    _print(args, result, [f"exported {n_runs} runs and {n_records} records of {args.store} to {out}"])
+    return result
+
+
+COMMANDS = {
+    "eval": _eval,
+    "sweep": _sweep,
+    "figures": _figures,
+    "ratios": _ratios,
+    "smol": _smol,
+    "store": _store,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

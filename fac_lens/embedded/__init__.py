@@ -25,11 +25,16 @@ def _load_fac_smol(folder: Path):
 
 
 def _fac_smol_parts(folder: Path) -> list[Path]:
-    """fac-smol's weights are also its converted parts in the user cache: their manifest."""
+    """fac-smol's weights are also its converted parts in the user cache: their manifest and every
+    file of the parts (weights, configs, tokenizer), in a fixed order."""
     from .smol.build import default_cache
 
-    manifest = default_cache() / "manifest.json"
-    return [manifest] if manifest.is_file() else []
+    cache = default_cache()
+    manifest = cache / "manifest.json"
+    if not manifest.is_file():
+        return []
+    parts = sorted(p for p in cache.rglob("*") if p.is_file() and p.parent != cache)
+    return [manifest, *parts]
 
 
 register_named_model("fac-tiny", lambda: paths.existing(paths.fac_tiny(), "fac-tiny"))

@@ -5,9 +5,9 @@ threshold grids) is recorded on, never the evaluated ones.
 * other benchmarks: a split the user gives (a file or folder of the same benchmark), or else a
   held-out part: the ``n`` samples after the evaluated ones (see :func:`hold_out`).
 
-The split is recorded with every FAC run (``generation["calibration"]``: its name, size and the
-sha256 of its sample ids), so it is part of the run id: a run calibrated on another split is another
-run, never served from the store for this one.
+The split is recorded with every FAC run (``generation["calibration"]``: its name, size, the
+sha256 of its sample ids and of their content), so it is part of the run id: a run calibrated on
+another split, or on another copy of it, is another run, never served from the store for this one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..data.sample import Sample
 from ..errors import FacLensError
+from .fingerprint import samples_digest
 
 DEFAULT_SIZE = 32
 
@@ -43,9 +44,19 @@ class CalibrationSplit:
         """sha256 hex of the sample ids joined by newlines, in order."""
         return hashlib.sha256("\n".join(self.ids).encode("utf-8")).hexdigest()
 
+    def content_digest(self) -> str:
+        """sha256 hex of the samples' content (:func:`.fingerprint.samples_digest`)."""
+        return samples_digest(self.samples)
+
     def record(self) -> dict[str, object]:
-        """What a run stores about its calibration: ``{"split", "n", "ids_sha256"}``."""
-        return {"split": self.name, "n": len(self.samples), "ids_sha256": self.digest()}
+        """What a run stores about its calibration: ``{"split", "n", "ids_sha256", "sha256"}``
+        (``sha256``: of the samples' content, so another copy with the same ids is another split)."""
+        return {
+            "split": self.name,
+            "n": len(self.samples),
+            "ids_sha256": self.digest(),
+            "sha256": self.content_digest(),
+        }
 
     def check_disjoint(self, evaluated: Sequence[Sample]) -> None:
         """Raise if a calibration sample id is also an evaluated one."""

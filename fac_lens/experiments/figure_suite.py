@@ -17,6 +17,7 @@ import numpy as np
 from ..config import FacConfig
 from ..errors import FacLensError
 from ..selection import identify_heads
+from .fingerprint import samples_digest
 
 if TYPE_CHECKING:
     from .runner import Experiment
@@ -49,7 +50,8 @@ def case_arrays(
     from .methods import Method
 
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
-    name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}"
+    data = samples_digest(exp.samples)[:16]
+    name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}:{data}"
     if exp.weights:
         name += f":{exp.weights}"
     known = {a["name"] for a in exp.store.arrays(kind="contribution")}

@@ -60,7 +60,7 @@ class Experiment:
     shard: Shard = field(default_factory=Shard)
     progress: bool = True
     preset: str | None = None
-    weights: str | None = None  # fingerprint of the model's files (None for a hub id)
+    weights: str | None = None  # the model's files' fingerprint, or a hub id's revision (.fingerprint)
     n_skipped: int = 0  # text-only samples left out (no image): see split_text_only
     calibration: CalibrationSplit | None = None
     timing_repeats: int = 7  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
@@ -118,6 +118,13 @@ class Experiment:
         split.check_disjoint(samples)
         model = resolve(str(model))  # an embedded model's name -> its folder
         lens = load(model, device=shard.device(device))
+        weights = model_fingerprint(model)
+        if weights is None:
+            raise FacLensError(
+                f"cannot tell which weights {str(model)!r} holds (no files in the folder, or no "
+                "snapshot of this hub id in the local HF cache), so its results could not be told "
+                "apart from another model's: pass the checkpoint folder (e.g. the snapshot folder)"
+            )
         return cls(
             lens,
             model_label(model),
@@ -125,7 +132,7 @@ class Experiment:
             f"{dataset.lower()}{suffix}",
             ResultStore(store),
             shard=shard,
-            weights=model_fingerprint(model),
+            weights=weights,
             n_skipped=len(text_only),
             calibration=split,
             **options,

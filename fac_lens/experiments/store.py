@@ -8,11 +8,19 @@ in one SQLite file.
     store.set_summary(run_id, summary)
     store.summaries(sweep="gains")        # one DataFrame row per summarised run
 
-Why stdlib ``sqlite3``: it is embedded and ships with Python (no server, one file to copy); every
-write is one transaction, and with the write-ahead log (WAL, ``synchronous=FULL``) a ``kill -9``
-mid-sweep loses at most the batch being written and never leaves part of one; several processes
-(distributed ranks) can write to one file, waiting on each other through ``busy_timeout``; and the
-primary keys ((run_id, sample_id) for records) make a retried or resumed write idempotent.
+Why stdlib ``sqlite3``: it is embedded and ships with Python (no server); every write is one
+transaction, and with the write-ahead log (WAL, ``synchronous=FULL``) a ``kill -9`` mid-sweep loses
+at most the batch being written and never leaves part of one; several processes (distributed
+ranks) can write to one file, waiting on each other through ``busy_timeout``; and the primary keys
+((run_id, sample_id) for records) make a retried or resumed write idempotent.
+
+Copying a store: committed writes first land in the log beside the file (``<store>-wal``); every
+write is followed by a checkpoint that moves them into the file itself, and so is closing, so a
+store no process is writing to is one file to copy. While a sweep runs (or after a crash, before
+the store is opened again) copy the file and its ``-wal`` together, or write one consistent file
+with :meth:`ResultStore.export` (``fac-lens store export <store> <file>``). Opening checks the file
+(``PRAGMA quick_check``) and refuses, before writing anything, a damaged file and a file without
+tables whose ``-wal`` beside it SQLite cannot apply (opening it would discard the log).
 
 JSON columns (``method``, ``generation``, ``choices``, ``per_kind``, ``errors``, ``meta``) hold
 canonical JSON: sorted keys, no spaces; numpy scalars and arrays become plain numbers and lists, and
@@ -32,8 +40,10 @@ import json
 import math
 import numbers
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -334,6 +344,42 @@ def _is_lock_error(e: sqlite3.OperationalError) -> bool:
     return "locked" in str(e) or "busy" in str(e)
 
 
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Move the log's committed writes into the database file, as far as readers allow
+    (``PASSIVE``: never waits on other processes; what is left goes with the next checkpoint)."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _table_count(path: Path, immutable: bool = False) -> int:
+    """Tables in an SQLite file (``immutable``: read the file alone, log and locks ignored and
+    untouched); -1 when it cannot be read."""
+    target, uri = (f"{path.resolve().as_uri()}?immutable=1", True) if immutable else (str(path), False)
+    try:
+        conn = sqlite3.connect(target, uri=uri)
+    except sqlite3.Error:
+        return -1
+    try:
+        return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    except sqlite3.Error:
+        return -1
+    finally:
+        conn.close()
+
+
+def _log_table_count(path: Path, log: Path) -> int:
+    """Tables in ``path`` with its log ``log`` applied, read from copies of both (the originals are
+    left as they are); -1 when they cannot be read."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "store.sqlite"
+        try:
+            shutil.copyfile(path, copy)
+            shutil.copyfile(log, copy.with_name(copy.name + "-wal"))
+        except OSError:
+            return -1
+        return _table_count(copy)
+
+
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
@@ -378,7 +424,8 @@ class ResultStore:
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _open_checked(self) -> None:
-        """Open (creating if new) and check the schema version; raise before writing anything."""
+        """Open (creating if new) and check the file and its schema version; raise before writing
+        anything."""
         if self.path.is_dir():
             raise FacLensError(
                 f"the results store {self.path} is a folder; give a file path such as results.sqlite"
@@ -390,6 +437,7 @@ class ResultStore:
                 raise FacLensError(
                     f"{self.path} is not a fac_lens results store (not an SQLite database); {_FIX}"
                 )
+        self._check_log_beside()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -418,6 +466,7 @@ class ResultStore:
         conn = self._connect()
         try:
             self._check_version(conn, raw_errors=True)  # read-only: a wrong file is left as it was
+            self._check_integrity(conn)
             self._configure(conn)
             with self._transaction(conn):
                 version = self._check_version(conn, raw_errors=True)  # re-checked under the write lock
@@ -431,6 +480,7 @@ class ResultStore:
                 elif version in UPGRADABLE:
                     self._upgrade(conn)
                 self._add_columns(conn)
+            _checkpoint(conn)
         except BaseException:
             conn.close()
             raise
@@ -454,13 +504,56 @@ class ResultStore:
                 if name not in present:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
+    def _check_log_beside(self) -> None:
+        """FacLensError when a ``-wal`` log with data sits beside a store file that has no tables
+        and SQLite cannot apply the log to it (a file copied without its log, or the two from
+        different copies): opening would discard the log. Checked on copies; nothing is changed."""
+        log = self.path.with_name(self.path.name + "-wal")
+        if not log.is_file() or log.stat().st_size == 0:
+            return
+        for attempt in range(3):  # another process may be creating this store right now
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                if _table_count(self.path, immutable=True) != 0 or _log_table_count(self.path, log) > 0:
+                    return
+            time.sleep(0.1 * (attempt + 1))
+        raise FacLensError(
+            f"the results store {self.path} holds no tables, but its write-ahead log {log.name} "
+            f"({log.stat().st_size} bytes) beside it does not apply to it: the file was copied without "
+            "its log, or the two come from different copies. Nothing was changed (opening would discard "
+            "the log): copy the store and its -wal file together from the original, or run "
+            f"`fac-lens store export` there; or move {log.name} away to use this file as an empty store"
+        )
+
+    def _check_integrity(self, conn: sqlite3.Connection) -> None:
+        """FacLensError naming the file when ``PRAGMA quick_check`` finds it damaged (lock errors
+        are raised as they are, for the open to retry)."""
+        try:
+            rows = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        except sqlite3.OperationalError as e:
+            if _is_lock_error(e):
+                raise
+            raise self._damaged(str(e)) from e
+        except sqlite3.DatabaseError as e:
+            raise self._damaged(str(e)) from e
+        if rows != ["ok"]:
+            raise self._damaged("; ".join(rows))
+
+    def _damaged(self, problem: str) -> FacLensError:
+        return FacLensError(
+            f"the results store {self.path} is damaged (SQLite: {problem}); nothing was written to it. "
+            "Restore it from a copy or an export (fac-lens store export), salvage its rows with "
+            f"`sqlite3 {self.path} .recover`, or use a new --store path"
+        )
+
     def _open_error(self, e: sqlite3.Error) -> FacLensError:
-        """The error of a failed open: a lock held too long, or a file that is no store."""
+        """The error of a failed open: a lock held too long, a damaged file, or a file that is no store."""
         if isinstance(e, sqlite3.OperationalError) and _is_lock_error(e):
             return FacLensError(
                 f"the results store {self.path} stayed locked by another process for "
                 f"{_BUSY_TIMEOUT_S:.0f} s ({e}); retry when that writer is done"
             )
+        if "malformed" in str(e) or "corrupt" in str(e):
+            return self._damaged(str(e))
         return FacLensError(f"{self.path} is not a usable fac_lens results store ({e}); {_FIX}")
 
     def _check_version(self, conn: sqlite3.Connection, raw_errors: bool = False) -> int | None:
@@ -520,20 +613,44 @@ class ResultStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, then a checkpoint that moves it from the log into the file."""
         conn = self._connection()
-        with self._lock, self._transaction(conn):
-            yield conn
+        with self._lock:
+            with self._transaction(conn):
+                yield conn
+            _checkpoint(conn)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         conn = self._connection()
         with self._lock:
             return conn.execute(sql, tuple(params)).fetchall()
 
+    def export(self, target: str | Path) -> Path:
+        """Write one consistent, self-contained copy of the store to ``target`` (a new file) with
+        SQLite's backup API; safe while other processes write. Returns the path."""
+        target = Path(target).expanduser()
+        if target.exists() or target.with_name(target.name + "-wal").exists():
+            raise FacLensError(f"{target} exists already; export to a new file (or move it away)")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy = sqlite3.connect(str(target))
+        except (OSError, sqlite3.Error) as e:
+            raise FacLensError(f"cannot write the export {target}: {e}; check the path") from e
+        try:
+            with self._lock:
+                self._connection().backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # no log: the export is one file
+        finally:
+            copy.close()
+        return target
+
     def close(self) -> None:
-        """Close this process's connection (a later call opens a new one)."""
+        """Checkpoint the log into the file and close this process's connection (a later call
+        opens a new one)."""
         if self._conn is not None:
             if self._pid == os.getpid():
                 with self._lock:
+                    _checkpoint(self._conn)
                     self._conn.close()
             else:
                 _INHERITED.append(self._conn)

@@ -26,6 +26,7 @@ from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios, attention_ratios
 from .calibration_split import CalibrationSplit
+from .fingerprint import samples_digest
 from .harness import chunks, run_batch, summarize
 from .methods import Method
 from .store import ResultStore, code_version
@@ -157,7 +158,7 @@ def reference_ratios(
     if not samples:
         raise FacLensError("no samples to record a ratio map on: check the dataset and --limit")
     calibration = samples[:n]
-    digest = CalibrationSplit("", tuple(calibration)).digest()[:16]
+    digest = samples_digest(calibration)[:16]
     name = f"ratios:{model_name}:{dataset_name}:{query}:{len(calibration)}:{digest}"
     if weights:
         name += f":{weights}"
@@ -222,7 +223,9 @@ def run_sweep(
         rank, world: this process takes units ``rank, rank + world, ...`` (data parallelism).
         barrier: called after this rank's units, before summaries are written (distributed runs).
         weights: the model's fingerprint (:func:`.fingerprint.model_fingerprint`); part of every
-            run id, so results of other weights under the same model name are never reused.
+            run id, so results of other weights under the same model name are never reused. The
+            samples' content (:func:`.fingerprint.samples_digest`, ``"data_sha256"``) is too, so
+            another copy of a dataset whose sample ids coincide is another run.
         n_skipped: samples the caller left out already (text-only ones); text-only samples in
             ``samples`` are left out here too, and every summary records how many in all.
     """
@@ -241,7 +244,12 @@ def run_sweep(
             raise FacLensError("static settings need a ratio map: pass ratios=reference_ratios(...)")
     if calibration is not None:
         calibration.check_disjoint(samples)
-    generation = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
+    generation = {
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+        "data_sha256": samples_digest(samples),
+    }
     if weights:
         generation["model_weights"] = weights
     calibrated = (

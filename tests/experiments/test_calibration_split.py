@@ -8,6 +8,7 @@ from fac_lens.data.sample import Sample
 from fac_lens.data.synthetic import load_split
 from fac_lens.errors import FacLensError
 from fac_lens.experiments.calibration_split import CalibrationSplit, hold_out, synthetic_validation
+from fac_lens.experiments.fingerprint import samples_digest
 
 TEST = "data/synthetic/test/test.jsonl"
 
@@ -24,7 +25,8 @@ def test_synthetic_calibration_is_the_validation_split_disjoint_from_the_test_sp
     assert not set(split.ids) & test_ids
     split.check_disjoint(list(load_split(TEST)))  # does not raise
     expected = hashlib.sha256("\n".join(f"validation-{i:06d}" for i in range(5)).encode()).hexdigest()
-    assert split.record() == {"split": "synthetic:validation", "n": 5, "ids_sha256": expected}
+    content = samples_digest(split.samples)
+    assert split.record() == {"split": "synthetic:validation", "n": 5, "ids_sha256": expected, "sha256": content}
     pope = synthetic_validation("synthetic-pope", 4)
     assert len(pope.samples) == 4 and all(i.startswith("validation-") for i in pope.ids)
 

@@ -290,3 +290,29 @@ def test_eval_and_sweep_print_the_difference_to_vanilla_with_its_uncertainty(tmp
         if row["name"] != "vanilla":
             assert row["d_acc"] == pytest.approx(row["accuracy"] - base["accuracy"])
             assert row["low"] <= row["d_acc"] <= row["high"] and 0 <= row["p"] <= 1
+
+
+def test_store_export_writes_one_file_with_every_row(tmp_path, capsys):
+    from tests.experiments.test_store import RUN, make_records
+
+    path = tmp_path / "store.sqlite"
+    with ResultStore(path) as store:
+        run_id = store.ensure_run(**RUN)
+        store.add_records(make_records(run_id, 30))
+        out = tmp_path / "copy" / "export.sqlite"
+        assert main(["store", "export", str(path), str(out), "--json"]) == 0  # the store still open
+        assert json.loads(capsys.readouterr().out) == {
+            "store": str(path),
+            "out": str(out),
+            "runs": 1,
+            "records": 30,
+        }
+        with sqlite3.connect(out) as raw:
+            assert raw.execute("SELECT COUNT(*) FROM records").fetchone() == (30,)
+        raw.close()
+    assert not out.with_name("export.sqlite-wal").exists()
+    assert main(["store", "export", str(path), str(out)]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert main(["store", "export", str(tmp_path / "missing.sqlite"), str(tmp_path / "x.sqlite")]) == 2
+    assert "no results store at" in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite").exists()

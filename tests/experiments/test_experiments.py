@@ -11,6 +11,7 @@ from fac_lens.calibration import calibrated_config
 from fac_lens.data.sample import Sample
 from fac_lens.data.synthetic import load_split
 from fac_lens.errors import FacLensError
+from fac_lens.experiments.fingerprint import samples_digest
 from fac_lens.experiments.harness import evaluate_batches, score, summarize
 from fac_lens.experiments.methods import Method
 from fac_lens.experiments.store import ResultStore
@@ -187,18 +188,27 @@ def test_sweep_resumes_reuses_and_refuses_bad_boundaries(tiny, samples, tmp_path
             **kwargs,
         )
     assert store.runs() == [] and store.records() == []
-    # first half the samples (as if interrupted after two batches), then all: only the missing
-    # batches are generated, and nothing is duplicated
+    # interrupted in the dynamic run's first batch, then run again: only the missing batches are
+    # generated, and nothing is duplicated (a run is of these samples: their content is in its id)
     import fac_lens.experiments.sweeps as sweeps
 
     calls = []
     real = sweeps.run_batch
-    monkeypatch.setattr(sweeps, "run_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
-    run_sweep(tiny, samples[:2], settings, store, "fac-tiny", "t", **kwargs)
-    assert len(calls) == 3  # warm-up, vanilla and dynamic; the identity-gain static run copies vanilla
+
+    def interrupted_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "run_batch", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tiny, samples[:4], settings, store, "fac-tiny", "t", **kwargs)
+    # warm-up and vanilla's two batches; the identity-gain static run copied vanilla's
+    assert len(calls) == 4 and len(store.records()) == 8 and store.summaries().empty
     first = {(r["run_id"], r["sample_id"]): r for r in store.records()}
     run_ids = run_sweep(tiny, samples[:4], settings, store, "fac-tiny", "t", **kwargs)
-    assert len(calls) == 6  # warm-up + the second batch of vanilla and dynamic
+    assert len(calls) == 7  # warm-up + the two batches of dynamic
     records = store.records()
     assert len(records) == 12 and len({(r["run_id"], r["sample_id"]) for r in records}) == 12
     assert all(first[key] == r for r in records if (key := (r["run_id"], r["sample_id"])) in first)
@@ -344,7 +354,8 @@ def test_calibration_split_is_disjoint_recorded_and_part_of_the_run_id(tmp_path)
     vanilla = exp.evaluate(Method.vanilla())
     recorded = exp.store.run(static["run_id"])["generation"]["calibration"]
     digest = hashlib.sha256("\n".join(validation).encode()).hexdigest()
-    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest}
+    content = samples_digest(list(synthetic_samples("validation", 3)))
+    assert recorded == {"split": "synthetic:validation", "n": 3, "ids_sha256": digest, "sha256": content}
     assert "calibration" not in exp.store.run(vanilla["run_id"])["generation"]  # vanilla uses none
 
     other = Experiment.open(MODEL, "synthetic", store, calibration_n=2, **options)

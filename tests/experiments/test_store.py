@@ -697,3 +697,142 @@ def test_a_version_1_store_is_upgraded_keeping_records_and_dropping_old_summarie
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
     raw.close()
+
+
+# --- copies, logs and damaged files ------------------------------------------------------------------
+
+
+def _fill(store: ResultStore, n: int = 200) -> str:
+    """A run with ``n`` records in batches of 10, a summary and an array, as a sweep writes them."""
+    run_id = store.ensure_run(**RUN)
+    records = make_records(run_id, n)
+    for start in range(0, n, 10):
+        store.add_records(records[start : start + 10])
+    store.set_summary(run_id, {"n": n, "accuracy": 0.5})
+    store.put_array(
+        "ratios:m:d", np.arange(6.0).reshape(2, 3), kind="ratios_per_sample", model="m", dataset="d"
+    )
+    return run_id
+
+
+def _rows(path: Path) -> dict[str, list]:
+    """Every row of every table, read with plain sqlite3 (the file and its log, if any)."""
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        tables = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: sorted(map(repr, raw.execute(f"SELECT * FROM {t}"))) for t in sorted(tables)}
+
+
+def test_the_file_alone_copied_during_a_sweep_holds_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "live" / "store.sqlite"
+    store = ResultStore(path)  # kept open: the sweep is still running
+    _fill(store)
+    copy = tmp_path / "elsewhere" / "store.sqlite"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())  # the file alone, no -wal
+    expected = _rows(path)
+    assert len(expected["records"]) == 200 and len(expected["runs"]) == 1
+    assert _rows(copy) == expected
+    with ResultStore(copy) as again:
+        assert len(again.records()) == 200 and again.summary(again.runs()[0]["run_id"])["n"] == 200
+    store.close()
+    assert not path.with_name("store.sqlite-wal").exists()  # closed: everything is in the file
+
+
+def test_the_file_alone_copied_while_two_processes_write_holds_every_row(
+    tmp_path: Path, script: Path
+) -> None:
+    path = tmp_path / "shared" / "store.sqlite"
+    go = tmp_path / "go"
+    with ResultStore(path) as watcher:  # an open connection keeps the log in place
+        with _ready_workers([[str(script), "worker", str(path), p, str(go)] for p in ("a", "b")]) as procs:
+            go.touch()
+            outputs = [proc.communicate(timeout=120) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outputs]
+        copy = tmp_path / "copy.sqlite"
+        copy.write_bytes(path.read_bytes())
+        assert len(_rows(copy)["records"]) == 220
+        assert len(watcher.records()) == 220
+
+
+def test_export_writes_one_consistent_file(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "store.sqlite") as store:
+        _fill(store)
+        exported = store.export(tmp_path / "out" / "export.sqlite")
+        assert exported == tmp_path / "out" / "export.sqlite"
+        with pytest.raises(FacLensError, match="exists already"):
+            store.export(exported)
+        expected = _rows(store.path)
+    assert not exported.with_name("export.sqlite-wal").exists()
+    assert exported.read_bytes()[18:20] == b"\x01\x01"  # a rollback-journal file: no log to go with it
+    assert _rows(exported) == expected
+    with ResultStore(exported) as again:
+        assert len(again.records()) == 200
+
+
+def _raw_store_in_the_log(folder: Path) -> tuple[Path, sqlite3.Connection]:
+    """A store whose tables and rows are all still in its log (as stores of earlier versions were
+    until SQLite's automatic checkpoint); the returned connection keeps the log there."""
+    folder.mkdir()
+    path = folder / "store.sqlite"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.execute("PRAGMA wal_autocheckpoint = 0")
+    for statement in store_mod._SCHEMA:
+        raw.execute(statement)
+    raw.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    run_id = run_id_for(RUN["model"], RUN["dataset"], RUN["method"], RUN["generation"])
+    raw.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, "m", "d", "eval", json.dumps(VANILLA), json.dumps(GENERATION), "v", 0.0),
+    )
+    return path, raw
+
+
+def test_a_file_without_tables_and_a_log_beside_it_is_refused(tmp_path: Path) -> None:
+    path, raw = _raw_store_in_the_log(tmp_path / "old")
+    assert _rows_from_the_file_alone(path) == {}
+    log = path.with_name("store.sqlite-wal")
+    whole = tmp_path / "whole"  # the file and its log copied together: the store opens with its rows
+    whole.mkdir()
+    (whole / "store.sqlite").write_bytes(path.read_bytes())
+    (whole / "store.sqlite-wal").write_bytes(log.read_bytes())
+    with ResultStore(whole / "store.sqlite") as store:
+        assert len(store.runs()) == 1
+    for name, main, wal in (
+        ("empty", b"", log.read_bytes()),  # SQLite would delete this log on opening
+        ("torn", path.read_bytes(), log.read_bytes()[:24] + bytes(8) + log.read_bytes()[32:]),
+        ("foreign", path.read_bytes(), b"not a log" * 100),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "store.sqlite").write_bytes(main)
+        (folder / "store.sqlite-wal").write_bytes(wal)
+        with pytest.raises(
+            FacLensError, match=r"holds no tables.*store.sqlite-wal.*copy the store and its -wal"
+        ):
+            ResultStore(folder / "store.sqlite")
+        assert (folder / "store.sqlite").read_bytes() == main  # nothing changed
+        assert (folder / "store.sqlite-wal").read_bytes() == wal
+    raw.close()
+
+
+def _rows_from_the_file_alone(path: Path) -> dict:
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)) as raw:
+        return {row[0]: 1 for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_a_damaged_file_is_refused_naming_it_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResultStore(path) as store:
+        _fill(store, 600)
+    size = path.stat().st_size
+    assert size > 16 * 4096
+    damaged = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    start = (size // 2) // 4096 * 4096
+    damaged[start : start + 3 * 4096] = rng.integers(0, 256, 3 * 4096, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(FacLensError, match=rf"{path}.* is damaged .*\.recover.*new --store path"):
+        ResultStore(path)
+    assert path.read_bytes() == bytes(damaged)  # nothing written
+    assert not path.with_name("store.sqlite-wal").exists()
