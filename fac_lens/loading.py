@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from .attention_probe import ATTENTION_NAME, ensure_registered
 from .errors import FacLensError
 from .lens_model import LensModel
 from .model_sources import folder_kind, resolve
+from .validation import check_device, check_dtype
 
 
 def load(
@@ -45,8 +48,7 @@ def load(
     Raises:
         FacLensError: unsupported architecture (lists the supported ones), missing files.
     """
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+    dtype, device = check_dtype(dtype), check_device(device)
     if isinstance(source, nn.Module):
         hf = source
         if getattr(hf, "config", None) is None:
@@ -87,19 +89,45 @@ def _from_files(
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
     except (OSError, ValueError) as error:
-        raise FacLensError(
-            f"no model config found for {source!r}: pass a local checkpoint directory, or a hub "
-            "id whose files are already in the local HF cache (fac_lens never downloads)"
-        ) from error
+        raise _config_error(source, error) from error
     architecture = _architecture_of(config)
     spec = spec_for(architecture)
     model_class = getattr(transformers, spec.hf_architecture)
-    hf = model_class.from_pretrained(
-        source, dtype=dtype if dtype is not None else "auto", local_files_only=True, cache_dir=cache_dir
-    )
+    with _weight_errors(source):
+        hf = model_class.from_pretrained(
+            source, dtype=dtype if dtype is not None else "auto", local_files_only=True, cache_dir=cache_dir
+        )
     if device is not None:
         hf.to(device)
     return hf, _load_processor(source, spec, cache_dir)
+
+
+def _config_error(source: str, error: Exception) -> FacLensError:
+    """A missing config, or a config.json that does not parse (named apart: the fix differs)."""
+    config_file = Path(source) / "config.json"
+    if config_file.is_file():
+        return FacLensError(
+            f"{config_file} is not a valid model config ({error}): repair the JSON or copy the "
+            "checkpoint's config.json again"
+        )
+    return FacLensError(
+        f"no model config found for {source!r}: pass a local checkpoint directory, or a hub "
+        "id whose files are already in the local HF cache (fac_lens never downloads)"
+    )
+
+
+@contextmanager
+def _weight_errors(source: str) -> Iterator[None]:
+    """Missing or truncated weight files, reported with the folder and the fix."""
+    try:
+        yield
+    except Exception as error:
+        if not (isinstance(error, OSError) or type(error).__name__ == "SafetensorError"):
+            raise
+        raise FacLensError(
+            f"the weights of {source!r} could not be read ({type(error).__name__}: {error}): the "
+            "weight files are missing or incomplete; copy or download the checkpoint again"
+        ) from error
 
 
 def _load_processor(source: str, spec, cache_dir: str | None) -> Any:
