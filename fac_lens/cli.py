@@ -312,7 +312,7 @@ def _check_setting(args: argparse.Namespace) -> None:
     for name in ("g_perc", "g_reas"):
         if getattr(args, name) is not None:
             check_gain(f"--{name.replace('_', '-')}", getattr(args, name))
-    if args.preset:
+    if args.preset is not None:
         FacConfig.preset(args.preset)
 
 

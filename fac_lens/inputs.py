@@ -71,7 +71,15 @@ def model_errors(what: str = "the model") -> Iterator[None]:
         yield
     except FacLensError:
         raise
-    except (ValueError, TypeError, IndexError, StopIteration, AttributeError) as error:
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        StopIteration,
+        AttributeError,
+        ArithmeticError,
+    ) as error:
         raise FacLensError(
             f"{what} refused these inputs ({type(error).__name__}: {error or 'no message'}). Check that "
             "input_ids hold one image placeholder per image in pixel_values (with the count of image "
@@ -147,6 +155,11 @@ def normalize_inputs(
                 f"{tuple(ids.shape)}; pass the mask the processor returned"
             )
         out["attention_mask"] = mask
+    if "pixel_values" not in out and bool((ids == model.image_token_id).any()):
+        raise FacLensError(
+            f"input_ids hold image tokens (id {model.image_token_id}) but the inputs have no "
+            "'pixel_values': pass the processor's pixel_values with them (model.prepare builds both)"
+        )
     if require_image:
         per_row = (ids == model.image_token_id).sum(-1)
         if bool((per_row == 0).any()):
@@ -156,8 +169,6 @@ def normalize_inputs(
                 "modality ratios need an image in every prompt: build inputs with "
                 "model.prepare(image, text) or put the image placeholder in the text"
             )
-        if "pixel_values" not in out:
-            raise FacLensError("inputs have image tokens but no 'pixel_values'")
     _check_pixels(model, ids, out.get("pixel_values"))
     out = model.spec.add_model_inputs(out, model.image_token_id)
     device, dtype = model.device, model.dtype

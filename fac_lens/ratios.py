@@ -110,7 +110,13 @@ def attention_ratios(
         raise FacLensError(f"unknown method {method!r}; use one of {METHODS}")
     if isinstance(inputs, Mapping):
         return HeadRatios(_record(model, inputs, query, method), query_label(query))
-    batches = list(inputs)
+    try:
+        batches = list(inputs)
+    except TypeError as error:
+        raise FacLensError(
+            f"attention_ratios needs a dict of HF model kwargs or a list of them, got "
+            f"{type(inputs).__name__}; build one with model.prepare(image, text)"
+        ) from error
     if not batches:
         raise FacLensError("attention_ratios got an empty list of inputs")
     rows = [

@@ -150,7 +150,12 @@ def identify_heads(
         tau_perc: perception heads have S_v >= tau_perc.
         tau_reas: reasoning heads have S_v <= tau_reas.
     """
-    visual = ratios.visual if isinstance(ratios, HeadRatios) else torch.as_tensor(ratios)
+    try:
+        visual = ratios.visual if isinstance(ratios, HeadRatios) else torch.as_tensor(ratios)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise FacLensError(
+            f"identify_heads needs HeadRatios or a [n_layers, n_heads] S_v tensor, got {type(ratios).__name__}"
+        ) from error
     if visual.dim() != 2:
         raise FacLensError(f"identify_heads needs S_v shaped [n_layers, n_heads], got {tuple(visual.shape)}")
     check_boundaries(visual.shape[0], l_perc, l_reas, tau_perc, tau_reas)
