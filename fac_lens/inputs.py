@@ -60,7 +60,8 @@ def prepare_inputs(
             prompts.append(item)
     with _left_padding(model.tokenizer), model_errors("the processor"):
         encoded = model.processor(images=image_list, text=prompts, return_tensors="pt", padding=True)
-    return normalize_inputs(model, dict(encoded))
+    # the tokenizer's ids are not checked against the embedding: the forward that uses them checks
+    return normalize_inputs(model, dict(encoded), check_vocabulary=False)
 
 
 @contextmanager
@@ -119,7 +120,7 @@ def _image_placeholder(model: LensModel) -> str:
 
 
 def normalize_inputs(
-    model: LensModel, inputs: Mapping[str, Any], require_image: bool = True
+    model: LensModel, inputs: Mapping[str, Any], require_image: bool = True, check_vocabulary: bool = True
 ) -> dict[str, torch.Tensor]:
     """Check and complete a dict of HF kwargs; move tensors to the model's device.
 
@@ -143,7 +144,7 @@ def normalize_inputs(
         ids = ids[None]
     if ids.dim() != 2:
         raise FacLensError(f"input_ids must be [batch, seq], got shape {tuple(ids.shape)}")
-    _check_ids(model, ids)
+    _check_ids(model, ids, check_vocabulary)
     out["input_ids"] = ids
     mask = out.get("attention_mask")
     if mask is not None:
@@ -182,12 +183,14 @@ def normalize_inputs(
     return moved
 
 
-def _check_ids(model: LensModel, ids: torch.Tensor) -> None:
-    """Token ids: a non-empty integer tensor of the embedding's vocabulary."""
+def _check_ids(model: LensModel, ids: torch.Tensor, check_vocabulary: bool) -> None:
+    """Token ids: a non-empty integer tensor (of the embedding's vocabulary, when checked)."""
     if ids.dtype.is_floating_point or ids.dtype in (torch.bool, torch.complex64, torch.complex128):
         raise FacLensError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
     if ids.numel() == 0:
         raise FacLensError(f"input_ids are empty (shape {tuple(ids.shape)}): give at least one token")
+    if not check_vocabulary:
+        return
     n_vocab = model.hf.get_input_embeddings().num_embeddings
     bad = ids[(ids < 0) | (ids >= n_vocab)]
     if bad.numel():
