@@ -9,6 +9,8 @@ import torch
 from .config import FacConfig
 from .errors import FacLensError
 from .ratios import HeadRatios
+from .selection import check_ratio
+from .validation import as_int
 
 
 def calibrated_config(
@@ -27,10 +29,15 @@ def calibrated_config(
     ``tau_reas`` the ``quantile`` quantile in the reasoning band, so about a quarter of each band's
     heads are identified. Gains default to the paper's Ocean-R1 values.
     """
+    if not isinstance(ratios, HeadRatios):
+        raise FacLensError(
+            f"calibrated_config needs HeadRatios (fl.attention_ratios), got {type(ratios).__name__}"
+        )
+    check_ratio("quantile", quantile)
     visual: torch.Tensor = ratios.visual
     n_layers = visual.shape[0]
-    l_perc = n_layers // 2 - 1 if l_perc is None else l_perc
-    l_reas = l_perc + 1 if l_reas is None else l_reas
+    l_perc = n_layers // 2 - 1 if l_perc is None else as_int("l_perc", l_perc)
+    l_reas = l_perc + 1 if l_reas is None else as_int("l_reas", l_reas)
     if not 0 <= l_perc < n_layers - 1 or not 0 < l_reas < n_layers:
         raise FacLensError(
             f"l_perc={l_perc}, l_reas={l_reas} do not leave two non-empty bands in a {n_layers}-layer model"

@@ -16,6 +16,7 @@ from .gains import Gains
 from .generation import GenerationResult, generate
 from .lens_model import LensModel
 from .rescale import rescale
+from .validation import as_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +93,9 @@ def case_study(
             default: the answer token, the one after the last ``</think>`` (the last generated
             token when the trace has none). A map is taken at the position that predicts it.
     """
+    _check_fac(model, fac)
+    token = None if token is None else as_int("token", token, minimum=0)
+    max_new_tokens = as_int("max_new_tokens", max_new_tokens, minimum=1)
     inputs = model.prepare(image, question)
     vanilla = generate(model, inputs, max_new_tokens=max_new_tokens)
     rescaled = generate(model, inputs, max_new_tokens=max_new_tokens, fac=fac)
@@ -123,6 +127,18 @@ def case_study(
         fac_answer_token=fac_tokens[fac_position],
         after_own=after_own,
     )
+
+
+def _check_fac(model: LensModel, fac: Any) -> None:
+    """``fac`` is static Gains or a dynamic FacConfig that fits the model (checked before any work)."""
+    if isinstance(fac, Gains):
+        fac.check_model(model.n_layers, model.n_heads)
+    elif isinstance(fac, FacConfig):
+        fac.check_model(model.n_layers)
+    else:
+        raise FacLensError(
+            f"fac must be fl.Gains (static) or fl.FacConfig (dynamic), got {type(fac).__name__}"
+        )
 
 
 def _sequence(inputs: dict[str, Any], ids: torch.Tensor) -> dict[str, Any]:

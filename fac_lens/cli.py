@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .data.datasets import DATASETS
@@ -27,6 +29,13 @@ from .offline import hub_offline
 
 GRID_CHOICES = ("boundary", "gains", "thresholds", "ablation", "all")
 DRAWING_COMMANDS = ("figures", "ratios")  # main() selects the Agg backend for these (headless)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line (main() prints it and exits with 2)."""
+
+    def error(self, message: str):
+        raise FacLensError(f"{message} (see `{self.prog} --help`)")
 
 
 def _floats(text: str) -> list[float]:
@@ -92,8 +101,8 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--mode",
         choices=("dynamic", "static"),
-        default="dynamic",
-        help="per-pass identification (paper) or static",
+        help="per-pass identification (paper; the default) or static; --method static and "
+        "--method dynamic name their mode already",
     )
 
 
@@ -128,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiments.methods import LABELS
     from .gains import STRATEGIES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fac-lens", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +250,114 @@ def _method_label(args: argparse.Namespace) -> str:
     return label
 
 
+# at least this much; None: the flag may be left out
+COUNTS = {
+    "limit": 1,
+    "batch_size": 1,
+    "max_new_tokens": 1,
+    "calibration_n": 1,
+    "timing_repeats": 0,
+    "timing_batches": 1,
+}
+SETTING_FLAGS = (
+    "preset",
+    "strategy",
+    "query",
+    "mode",
+    "l_perc",
+    "l_reas",
+    "tau_perc",
+    "tau_reas",
+    "g_perc",
+    "g_reas",
+)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad or contradictory flags before any model, data or store is opened."""
+    from .validation import check_device
+
+    for name, minimum in COUNTS.items():
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            raise FacLensError(f"--{name.replace('_', '-')} {value}: give an integer >= {minimum}")
+    if hasattr(args, "device"):
+        check_device(args.device)
+    if hasattr(args, "method"):
+        _check_method_flags(args)
+    if hasattr(args, "g_perc"):
+        _check_setting(args)
+    if getattr(args, "out", None) is not None:
+        (_check_out_folder if args.command == "figures" else _check_out_file)(args.out)
+
+
+def _check_method_flags(args: argparse.Namespace) -> None:
+    """--method against --mode and the FAC flags: a contradiction is refused, never reinterpreted."""
+    label = _method_label(args)
+    if label == "vanilla":
+        given = [f"--{f.replace('_', '-')}" for f in SETTING_FLAGS if getattr(args, f, None) is not None]
+        if given:
+            raise FacLensError(
+                f"--method vanilla runs no FAC setting, but {' '.join(given)} set one: drop them, or "
+                "choose a FAC method (dynamic, static, strategy-A, ...)"
+            )
+    elif label in ("static", "dynamic") and args.mode not in (None, label):
+        raise FacLensError(
+            f"--method {label} --mode {args.mode} contradict each other: --method {label} runs in "
+            f"{label} mode; drop --mode, or use --method {args.mode}"
+        )
+
+
+def _check_setting(args: argparse.Namespace) -> None:
+    """The FAC flags given, checked as far as they can be without the model (layers: its depth)."""
+    from .config import FacConfig
+    from .gains import check_gain
+    from .selection import check_ratio
+
+    for name in ("l_perc", "l_reas"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise FacLensError(f"--{name.replace('_', '-')} {value}: layers are 0-based, give an int >= 0")
+    for name in ("tau_perc", "tau_reas"):
+        if getattr(args, name) is not None:
+            check_ratio(f"--{name.replace('_', '-')}", getattr(args, name))
+    for name in ("g_perc", "g_reas"):
+        if getattr(args, name) is not None:
+            check_gain(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.preset is not None:
+        FacConfig.preset(args.preset)
+
+
+def _check_out_folder(out: str) -> None:
+    """--out of figures: a folder that exists or can be made, and can be written to."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise FacLensError(f"--out {out} is a file: give a folder for the figures and tables")
+    _check_writable(path, out)
+
+
+def _check_out_file(out: str) -> None:
+    """--out of ratios: a PNG (or other matplotlib format) file in an existing, writable folder."""
+    import matplotlib.figure
+
+    path = Path(out)
+    if path.is_dir():
+        raise FacLensError(f"--out {out} is a folder: give a file name such as {path / 'ratios.png'}")
+    formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in formats:
+        raise FacLensError(f"--out {out}: unknown image format {path.suffix!r}; use .png, .pdf or .svg")
+    if not path.parent.is_dir():
+        raise FacLensError(f"--out {out}: the folder {path.parent} does not exist; create it first")
+    _check_writable(path, out)
+
+
+def _check_writable(path: Path, out: str) -> None:
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    target = path if path.exists() else existing
+    if not os.access(target, os.W_OK) or (existing != path and not existing.is_dir()):
+        raise FacLensError(f"--out {out}: {target} cannot be written to; choose another path")
+
+
 def _open(args: argparse.Namespace, shard=None):
     from .experiments.runner import Experiment
 
@@ -291,7 +408,7 @@ def _eval(args: argparse.Namespace) -> dict:
     label = _method_label(args)
     exp = _open(args)
     config = None if label == "vanilla" else exp.base_config(**_overrides(args))
-    method = method_for(label, config, args.mode)
+    method = method_for(label, config, args.mode or "dynamic")
     summary = exp.evaluate(method)
     summary["vs_vanilla"], versus = _vs_vanilla(exp, summary["run_id"], label)
     lines = [
@@ -319,7 +436,9 @@ def _sweep(args: argparse.Namespace) -> dict:
         exp = _open(args, shard)
         base = exp.base_config(**_overrides(args))
         axes = {k: getattr(args, k) for k in AXES}
-        settings = [s for name in _grids(args.grid) for s in exp.grid(name, base, args.mode, **axes)]
+        settings = [
+            s for name in _grids(args.grid) for s in exp.grid(name, base, args.mode or "dynamic", **axes)
+        ]
         run_ids = exp.sweep(settings)
         if shard.rank != 0:
             return {}
@@ -371,7 +490,7 @@ def _figures(args: argparse.Namespace) -> dict:
         exp = _open(args, shard)
         base = exp.base_config(**_overrides(args))
         axes = {k: getattr(args, k) for k in AXES}
-        written = exp.figures(args.out, _grids(args.grid), args.mode, base, axes)
+        written = exp.figures(args.out, _grids(args.grid), args.mode or "dynamic", base, axes)
         result = {"written": [str(p) for p in written]}
         if shard.rank == 0:
             _print(args, result, [f"wrote {len(written)} files:", *map(str, written)])
@@ -463,12 +582,17 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fac-lens``; returns the exit status (2 for bad input, with the message)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except FacLensError as error:
+        print(f"fac-lens: {error}", file=sys.stderr)
+        return 2
     if args.command in DRAWING_COMMANDS:  # headless: draw into files, never onto a display
         import matplotlib
 
         matplotlib.use("Agg")
     try:
+        check_arguments(args)
         with hub_offline():
             COMMANDS[args.command](args)
     except FacLensError as error:

@@ -10,7 +10,8 @@ from .errors import FacLensError
 from .gains import Gains, check_gain, check_strategy
 from .queries import QUERY_SETS
 from .ratios import HeadRatios
-from .selection import HeadSelection, check_boundaries, identify_heads
+from .selection import HeadSelection, check_boundaries, check_ratio, identify_heads
+from .validation import as_int
 
 DYNAMIC_QUERIES = (*QUERY_SETS, "token")
 
@@ -59,6 +60,8 @@ class FacConfig:
     query: str = "all"
 
     def __post_init__(self) -> None:
+        for name in ("l_perc", "l_reas"):  # numpy / 0-d tensor layers become ints
+            object.__setattr__(self, name, as_int(name, getattr(self, name), minimum=0))
         check_gain("g_perc", self.g_perc)
         check_gain("g_reas", self.g_reas)
         check_gain("beta", self.beta)
@@ -66,9 +69,7 @@ class FacConfig:
         if self.query not in DYNAMIC_QUERIES:
             raise FacLensError(f"unknown query {self.query!r}; use one of {DYNAMIC_QUERIES}")
         for name in ("tau_perc", "tau_reas"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise FacLensError(f"{name}={value!r} is not a ratio: use a value in [0, 1]")
+            check_ratio(name, getattr(self, name))
 
     @classmethod
     def field_names(cls, required: bool = False, numeric: bool = False) -> tuple[str, ...]:

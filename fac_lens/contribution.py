@@ -13,8 +13,10 @@ from tqdm.auto import tqdm
 from .approx import AllClose
 from .errors import FacLensError
 from .head_hooks import head_scaling
+from .inputs import model_errors
 from .lens_model import LensModel
 from .teacher_forcing import teacher_forcing
+from .validation import as_ints, is_int_like
 
 NORMALIZATIONS = ("layer", "global")
 
@@ -119,6 +121,7 @@ def contribution_map(
             model.fast_path(),
             head_scaling(model, gates.__getitem__),
             teacher_forcing(trace_from),
+            model_errors(),
         ):
             # only the scored positions go through lm_head (a 152k vocabulary costs a layer's worth)
             scored = model.hf(**inputs, use_cache=False, logits_to_keep=index).logits[0]  # [T, V]
@@ -156,11 +159,12 @@ def _frozen_parameters(module: torch.nn.Module) -> Iterator[None]:
 
 def _positions(position: int | Sequence[int] | slice, n_tokens: int) -> list[int]:
     if isinstance(position, slice):
-        chosen = list(range(n_tokens))[position]
-    elif isinstance(position, int):
-        chosen = [position]
+        try:
+            chosen = list(range(n_tokens))[position]
+        except (TypeError, ValueError) as error:
+            raise FacLensError(f"position={position!r} is not a slice of ints with a step != 0") from error
     else:
-        chosen = [int(p) for p in position]
+        chosen = as_ints("position", position)
     out = []
     for p in chosen:
         if not -n_tokens <= p < n_tokens:
@@ -176,17 +180,13 @@ def _trace_start(prompt_length: int | None, positions: list[int]) -> int:
     earliest = min(positions) + 1
     if prompt_length is None:
         return earliest
-    if (
-        isinstance(prompt_length, bool)
-        or not isinstance(prompt_length, int)
-        or not 1 <= prompt_length <= earliest
-    ):
+    if not is_int_like(prompt_length) or not 1 <= int(prompt_length) <= earliest:
         raise FacLensError(
             f"prompt_length={prompt_length!r} must be an int in [1, {earliest}]: the first scored "
             f"position is {earliest - 1}, and a longer prompt would let its map depend on the tokens "
             "after it. Score positions inside the trace, or pass the generation's prompt_length"
         )
-    return prompt_length
+    return int(prompt_length)
 
 
 def _targets(target, positions: list[int], ids: torch.Tensor, n_tokens: int, vocab_size: int) -> list[int]:
@@ -197,7 +197,7 @@ def _targets(target, positions: list[int], ids: torch.Tensor, n_tokens: int, voc
                 "next token; give target ids, or positions before the last"
             )
         return [int(ids[p + 1]) for p in positions]
-    targets = [int(target)] if isinstance(target, int) else [int(t) for t in target]
+    targets = as_ints("target", target)
     bad = [t for t in targets if not 0 <= t < vocab_size]
     if bad:
         raise FacLensError(f"target id(s) {bad} are outside the vocabulary [0, {vocab_size})")

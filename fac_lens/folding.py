@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .errors import FacLensError
 from .gains import Gains
 from .lens_model import LensModel
 
@@ -19,6 +20,11 @@ def fold_gains(model: LensModel, gains: Gains) -> LensModel:
     Returns:
         The same model, for chaining.
     """
+    if not isinstance(gains, Gains):
+        raise FacLensError(
+            f"fold_gains needs static fl.Gains, got {type(gains).__name__}: a dynamic FacConfig "
+            "chooses heads per pass and cannot be folded into weights"
+        )
     gains.check_model(model.n_layers, model.n_heads)
     with torch.no_grad():
         for layer, o_proj in enumerate(model.output_projections()):

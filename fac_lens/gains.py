@@ -21,14 +21,18 @@ TARGETS = ("both", "perception", "reasoning")
 
 def check_gain(name: str, value: float) -> None:
     """Gains multiply head outputs: they must be finite and > 0."""
-    if not (float(value) > 0.0 and torch.isfinite(torch.tensor(float(value)))):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, (bool, str)) or not (number > 0.0 and number < float("inf")):
         raise FacLensError(f"{name}={value!r}: gains must be finite and > 0 (1 leaves a head unchanged)")
 
 
 def check_strategy(strategy: str, target: str) -> None:
-    if strategy not in STRATEGIES:
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise FacLensError(f"unknown strategy {strategy!r}; use one of {sorted(STRATEGIES)}")
-    if target not in TARGETS:
+    if not isinstance(target, str) or target not in TARGETS:
         raise FacLensError(f"unknown target {target!r}; use one of {TARGETS}")
 
 
@@ -84,7 +88,12 @@ class Gains(AllClose):
     values: torch.Tensor
 
     def __post_init__(self) -> None:
-        values = torch.as_tensor(self.values, dtype=torch.float32).detach().cpu()
+        try:
+            values = torch.as_tensor(self.values, dtype=torch.float32).detach().cpu()
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise FacLensError(
+                f"Gains.values must be a float [n_layers, n_heads] tensor, got {type(self.values).__name__}"
+            ) from error
         if values.dim() != 2:
             raise FacLensError(f"Gains.values must be [n_layers, n_heads], got {tuple(values.shape)}")
         if not bool(torch.isfinite(values).all()) or bool((values <= 0).any()):
@@ -106,6 +115,10 @@ class Gains(AllClose):
         target: str = "both",
     ) -> Gains:
         """Gains of eq. 6 (strategy A) or an Appendix B alternative, from identified heads."""
+        if not isinstance(selection, HeadSelection):
+            raise FacLensError(
+                f"Gains.from_selection needs a HeadSelection (fl.identify_heads), got {type(selection).__name__}"
+            )
         check_gain("g_perc", g_perc)
         check_gain("g_reas", g_reas)
         check_gain("beta", beta)

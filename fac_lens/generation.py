@@ -11,8 +11,10 @@ import torch
 
 from .config import FacConfig
 from .gains import Gains
+from .inputs import model_errors
 from .lens_model import LensModel
 from .rescale import RescaleHandle, rescale
+from .validation import as_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,7 @@ def generate(
         fac: None (vanilla), static :class:`Gains`, or a dynamic :class:`FacConfig`.
         **generate_kwargs: passed to ``hf.generate`` (e.g. ``do_sample``, ``eos_token_id``).
     """
+    max_new_tokens = as_int("max_new_tokens", max_new_tokens, minimum=1)
     inputs = model.normalize(inputs, require_image=fac is not None and isinstance(fac, FacConfig))
     generate_kwargs.setdefault("do_sample", False)
     tokenizer = model.tokenizer
@@ -64,7 +67,7 @@ def generate(
     model.reset_state()
     context = rescale(model, fac) if fac is not None else nullcontext(None)
     try:
-        with torch.no_grad(), model.fast_path(), context as handle:
+        with torch.no_grad(), model.fast_path(), context as handle, model_errors():
             sequences = model.hf.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
     finally:
         model.reset_state()

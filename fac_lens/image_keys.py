@@ -85,7 +85,16 @@ class ImageKeyTracker:
         new = self._new
         if past > 0 and not self._has_pixels:
             new = torch.zeros_like(new)  # a generated token equal to the image id carries no image
-        self.history = new if past == 0 else torch.cat([self.history[:, :past], new], dim=1)
+        history = new if past == 0 else torch.cat([self.history[:, :past], new], dim=1)
+        rows = (history.sum(1) == 0).nonzero().flatten().tolist()
+        if rows:
+            raise FacLensError(
+                f"dynamic rescaling: row(s) {rows} of this forward hold no image token (id "
+                f"{self.image_token_id}), so no head can be identified by its attention to the image; "
+                "every prompt needs an image: build inputs with model.prepare(image, text), or use "
+                "static fl.Gains for text-only prompts"
+            )
+        self.history = history
         self._past = past
         self._keys = self.history
 

@@ -13,7 +13,7 @@ from torch import nn
 from .architectures import ArchitectureSpec
 from .attention_probe import ATTENTION_NAME
 from .bridging import bridge_has_hooks, unbridged
-from .inputs import normalize_inputs, prepare_inputs
+from .inputs import model_errors, normalize_inputs, prepare_inputs
 from .offline import refuse_urls
 
 
@@ -130,7 +130,8 @@ class LensModel:
         """``hf(**inputs)`` after normalising inputs and clearing cached per-call state."""
         inputs = self.normalize(inputs, require_image=False)
         self.reset_state()
-        return self.hf(**inputs, **kwargs)
+        with model_errors():
+            return self.hf(**inputs, **kwargs)
 
     # ---------------------------------------------------------------------------------- saving
     def state_dict_hf(self) -> dict[str, torch.Tensor]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from .lens_model import LensModel
 from .model_sources import folder_kind, resolve
 from .offline import hub_offline, local_folder
 from .remote_code import check_remote_code, needs_code, no_prompts, refusal
+from .validation import check_device, check_dtype
 
 
 def load(
@@ -57,6 +60,7 @@ def load(
     """
     if not isinstance(trust_remote_code, bool):
         raise FacLensError(f"trust_remote_code must be True or False, got {trust_remote_code!r}")
+    dtype, device = check_dtype(dtype), check_device(device)
     with hub_offline(), no_prompts():
         return _load(source, device, dtype, processor, cache_dir, trust_remote_code)
 
@@ -64,8 +68,6 @@ def load(
 def _load(
     source: Any, device: Any, dtype: Any, processor: Any, cache_dir: str | None, trust_remote_code: bool
 ) -> LensModel:
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
     if isinstance(source, nn.Module):
         hf = source
         if getattr(hf, "config", None) is None:
@@ -115,9 +117,10 @@ def _from_files(
     config = _load_config(source, folder, files)
     spec = spec_for(_architecture_of(config))
     model_class = getattr(transformers, spec.hf_architecture)  # never the checkpoint's own class
-    hf = model_class.from_pretrained(
-        source, config=config, dtype=dtype if dtype is not None else "auto", **files
-    )
+    with _weight_errors(source):
+        hf = model_class.from_pretrained(
+            source, config=config, dtype=dtype if dtype is not None else "auto", **files
+        )
     if device is not None:
         hf.to(device)
     return hf, _load_processor(source, spec, folder, files) if want_processor else None
@@ -131,10 +134,30 @@ def _load_config(source: str, folder: Path, files: dict[str, Any]) -> Any:
     except (OSError, ValueError) as error:
         if needs_code(error):
             raise refusal(folder) from error
+        config_file = folder / "config.json"
+        if config_file.is_file():  # a config that does not parse: the fix differs from a missing one
+            raise FacLensError(
+                f"{config_file} is not a valid model config ({error}): repair the JSON or copy the "
+                "checkpoint's config.json again"
+            ) from error
         raise FacLensError(
             f"no usable model config for {source!r} in {folder} ({error}): pass a checkpoint "
             "directory with a config.json, or a hub id whose files are complete in the local HF "
             "cache (fac_lens never downloads)"
+        ) from error
+
+
+@contextmanager
+def _weight_errors(source: str) -> Iterator[None]:
+    """Missing or truncated weight files, reported with the folder and the fix."""
+    try:
+        yield
+    except Exception as error:
+        if not (isinstance(error, OSError) or type(error).__name__ == "SafetensorError"):
+            raise
+        raise FacLensError(
+            f"the weights of {source!r} could not be read ({type(error).__name__}: {error}): the "
+            "weight files are missing or incomplete; copy or download the checkpoint again"
         ) from error
 
 

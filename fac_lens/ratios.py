@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from .approx import AllClose
 from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass
 from .errors import FacLensError
+from .inputs import model_errors
 from .lens_model import LensModel
 from .queries import Query, query_label, query_mask
 
@@ -109,7 +110,13 @@ def attention_ratios(
         raise FacLensError(f"unknown method {method!r}; use one of {METHODS}")
     if isinstance(inputs, Mapping):
         return HeadRatios(_record(model, inputs, query, method), query_label(query))
-    batches = list(inputs)
+    try:
+        batches = list(inputs)
+    except TypeError as error:
+        raise FacLensError(
+            f"attention_ratios needs a dict of HF model kwargs or a list of them, got "
+            f"{type(inputs).__name__}; build one with model.prepare(image, text)"
+        ) from error
     if not batches:
         raise FacLensError("attention_ratios got an empty list of inputs")
     rows = [
@@ -128,9 +135,11 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: s
     result = torch.full((ids.shape[0], model.n_layers, model.n_heads), float("nan"))
     record = _record_pattern if method == "pattern" else _record_indicator
     model.reset_state()
-    with torch.no_grad():
-        record(model, inputs, qmask, key_is_image, result)
-    model.reset_state()
+    try:
+        with torch.no_grad(), model_errors():
+            record(model, inputs, qmask, key_is_image, result)
+    finally:
+        model.reset_state()
     if torch.isnan(result).any():
         raise RuntimeError(
             "some layers were not recorded: the text decoder's attention did not run through "

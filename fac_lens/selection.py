@@ -9,19 +9,30 @@ import torch
 from .approx import AllClose
 from .errors import FacLensError
 from .ratios import HeadRatios
+from .validation import as_int, is_int_like
 
 
 def check_boundaries(n_layers: int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float) -> None:
-    """Raise a :class:`FacLensError` naming the bad value and the allowed range."""
+    """Raise a :class:`FacLensError` naming the bad value and the allowed range (layers may be
+    numpy integers or 0-d integer tensors)."""
     for name, value in (("l_perc", l_perc), ("l_reas", l_reas)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= n_layers - 1:
+        if not is_int_like(value) or not 0 <= int(value) <= n_layers - 1:
             raise FacLensError(
                 f"{name}={value!r} is outside the model's layers: use an int layer_idx in "
                 f"[0, {n_layers - 1}] (0-based, as HF layer_idx and TransformerLens blocks.l)"
             )
     for name, value in (("tau_perc", tau_perc), ("tau_reas", tau_reas)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise FacLensError(f"{name}={value!r} is not a ratio: use a value in [0, 1]")
+        check_ratio(name, value)
+
+
+def check_ratio(name: str, value: float) -> None:
+    """A threshold: a real number in [0, 1] (NaN and non-numbers refused)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, (bool, str)) or not 0.0 <= number <= 1.0:
+        raise FacLensError(f"{name}={value!r} is not a ratio: use a number in [0, 1]")
 
 
 def classify(
@@ -139,10 +150,16 @@ def identify_heads(
         tau_perc: perception heads have S_v >= tau_perc.
         tau_reas: reasoning heads have S_v <= tau_reas.
     """
-    visual = ratios.visual if isinstance(ratios, HeadRatios) else torch.as_tensor(ratios)
+    try:
+        visual = ratios.visual if isinstance(ratios, HeadRatios) else torch.as_tensor(ratios)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise FacLensError(
+            f"identify_heads needs HeadRatios or a [n_layers, n_heads] S_v tensor, got {type(ratios).__name__}"
+        ) from error
     if visual.dim() != 2:
         raise FacLensError(f"identify_heads needs S_v shaped [n_layers, n_heads], got {tuple(visual.shape)}")
     check_boundaries(visual.shape[0], l_perc, l_reas, tau_perc, tau_reas)
+    l_perc, l_reas = as_int("l_perc", l_perc), as_int("l_reas", l_reas)
     layer = torch.arange(visual.shape[0], device=visual.device)[:, None]
     perception, reasoning = classify(visual, layer, l_perc, l_reas, tau_perc, tau_reas)
     return HeadSelection(

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from .errors import FacLensError
+from .validation import is_int_like
 
 _TRACE_START: ContextVar[int | None] = ContextVar("fac_lens_trace_start", default=None)
 
@@ -31,12 +32,12 @@ def teacher_forcing(prompt_length: int) -> Iterator[None]:
         prompt_length: number of prompt tokens (padding included), i.e. the position of the first
             generated token (``GenerationResult.prompt_length``).
     """
-    if isinstance(prompt_length, bool) or not isinstance(prompt_length, int) or prompt_length < 1:
+    if not is_int_like(prompt_length) or int(prompt_length) < 1:
         raise FacLensError(
             f"prompt_length={prompt_length!r}: give the number of prompt tokens, an int >= 1 "
             "(GenerationResult.prompt_length)"
         )
-    token = _TRACE_START.set(prompt_length)
+    token = _TRACE_START.set(int(prompt_length))
     try:
         yield
     finally:

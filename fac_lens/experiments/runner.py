@@ -21,6 +21,7 @@ from ..data.sample import Sample
 from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios
+from ..validation import as_int
 from .calibration_split import (
     DEFAULT_SIZE,
     CalibrationSplit,
@@ -42,6 +43,25 @@ def model_label(source: str | Path) -> str:
     """A short model name for the store: the folder name of a local path, else the hub id."""
     path = Path(str(source))
     return path.name if path.exists() else str(source)
+
+
+# the least value of each count option of Experiment.open (None: the option may be left out)
+MINIMA = {
+    "limit": 1,
+    "calibration_n": 1,
+    "batch_size": 1,
+    "max_new_tokens": 1,
+    "timing_repeats": 0,
+    "timing_batches": 1,
+}
+
+
+def _check_counts(**options: Any) -> None:
+    """Counts are ints (numpy and 0-d tensors too) at or above their minimum: checked before the
+    model, the data or the store is opened, so a refused call leaves nothing behind."""
+    for name, minimum in MINIMA.items():
+        if options.get(name) is not None:
+            as_int(name, options[name], minimum=minimum)
 
 
 @dataclass
@@ -95,6 +115,7 @@ class Experiment:
         from ..loading import load
         from ..model_sources import resolve
 
+        _check_counts(limit=limit, calibration_n=calibration_n, **options)
         shard = shard or Shard()
         key = dataset.lower()
         suffix = f"[:{limit}]" if limit else ""
