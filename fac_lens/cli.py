@@ -287,7 +287,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         _check_method_flags(args)
     if hasattr(args, "g_perc"):
         _check_setting(args)
-    if getattr(args, "out", None) is not None:
+    if getattr(args, "out", None) is not None and args.command != "store":  # figures and images
         (_check_out_folder if args.command == "figures" else _check_out_file)(args.out)
 
 

@@ -127,5 +127,5 @@ def test_cli_bare_strategy_is_an_error_naming_the_choices(tmp_path, capsys):
     assert main(["eval", "--method", "strategy-B", "--strategy", "C", "--store", str(store_path)]) == 2
     assert "disagree" in capsys.readouterr().err
     assert not store_path.exists()
-    with pytest.raises(SystemExit):
+    with pytest.raises(fl.FacLensError, match="invalid choice: 'strategy-E'"):
         parse("--method", "strategy-E")

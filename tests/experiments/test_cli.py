@@ -257,7 +257,8 @@ def test_eval_and_sweep_print_the_difference_to_vanilla_with_its_uncertainty(tmp
     common = ["--limit", "4", "--store", str(store), *SETTING, *SMALL]
     assert main(["eval", "--method", "dynamic", *common]) == 0
     assert "no vanilla run with these generation settings" in capsys.readouterr().out
-    assert main(["eval", "--method", "vanilla", "--json", *common]) == 0
+    vanilla_flags = ["--limit", "4", "--store", str(store), *SMALL]  # vanilla takes no FAC setting
+    assert main(["eval", "--method", "vanilla", "--json", *vanilla_flags]) == 0
     assert json.loads(capsys.readouterr().out)["vs_vanilla"] is None
     assert main(["eval", "--method", "dynamic", "--json", *common]) == 0
     versus = json.loads(capsys.readouterr().out)["vs_vanilla"]
