@@ -64,6 +64,6 @@ def test_dynamic_on_a_larger_model(larger):
     with dynamic_reference(reference, inputs["input_ids"], cfg, "last") as margins:
         expected = reference_logits(reference, inputs)
     assert min(margins) > 1e-4
-    with torch.no_grad(), fl.rescale(model, fl.FacConfig(**cfg)):
+    with torch.no_grad(), fl.rescale(model, fl.FacConfig(**cfg, query="last")):
         got = model.forward(inputs).logits
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
