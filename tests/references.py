@@ -264,3 +264,15 @@ def forced_decode_logits(reference, inputs: dict, trace: torch.Tensor) -> torch.
     [T, V] float32 logits, row t predicting ``trace[0, t]``."""
     _, logits = _decode(reference, inputs, trace.shape[1], lambda t, _: trace[:, t : t + 1])
     return logits[0]
+
+
+def robust_dynamic_config(reference, inputs: dict, query: str, steps: int) -> tuple[dict, torch.Tensor]:
+    """Thresholds and gains that no S_v of the hand-rolled dynamic generation sits within 1e-4 of,
+    and its greedy trace [1, steps] (decisions that float noise cannot flip)."""
+    for tau_perc, tau_reas, g in ((0.3, 0.2, 3.0), (0.25, 0.15, 3.0), (0.35, 0.25, 2.5), (0.2, 0.1, 3.0)):
+        cfg = dict(l_perc=1, l_reas=1, tau_perc=tau_perc, tau_reas=tau_reas, g_perc=g, g_reas=1 / g)
+        with dynamic_reference(reference, inputs["input_ids"], cfg, query) as margins:
+            tokens = greedy_decode(reference, inputs, steps)
+        if min(margins) > 1e-4:
+            return cfg, tokens
+    raise AssertionError("no robust thresholds found")

@@ -5,7 +5,7 @@ import torch
 
 import fac_lens as fl
 from fac_lens.testing import tiny_inputs
-from tests.references import dynamic_reference, fold_by_hand, greedy_decode, reset, with_mm_types
+from tests.references import fold_by_hand, greedy_decode, reset, robust_dynamic_config, with_mm_types
 
 STEPS = 8
 pytestmark = pytest.mark.contract("generation")
@@ -42,21 +42,11 @@ def test_static_generation_matches_folded_reference(pair):
     assert torch.equal(out.new_tokens, greedy_decode(reference, inputs, STEPS))
 
 
-def robust_generation_config(reference, inputs, query):
-    for tau_perc, tau_reas, g in ((0.3, 0.2, 3.0), (0.25, 0.15, 3.0), (0.35, 0.25, 2.5), (0.2, 0.1, 3.0)):
-        cfg = dict(l_perc=1, l_reas=1, tau_perc=tau_perc, tau_reas=tau_reas, g_perc=g, g_reas=1 / g)
-        with dynamic_reference(reference, inputs["input_ids"], cfg, query) as margins:
-            tokens = greedy_decode(reference, inputs, STEPS)
-        if min(margins) > 1e-4:
-            return cfg, tokens
-    raise AssertionError("no robust thresholds found")
-
-
 @pytest.mark.parametrize("query", ["last", "all", "token"])
 def test_dynamic_generation_matches_hand_rolled_reference_decode(pair, query):
     model, reference = pair
     inputs = tiny_inputs(model.hf, batch=1, seed=3)
-    cfg, expected = robust_generation_config(reference, inputs, query)
+    cfg, expected = robust_dynamic_config(reference, inputs, query, STEPS)
     out = fl.generate(model, inputs, max_new_tokens=STEPS, fac=fl.FacConfig(**cfg, query=query))
     assert torch.equal(out.new_tokens, expected)
     # one identification per forward pass: the prefill and every decoding step but the last

@@ -7,20 +7,9 @@ import torch
 import fac_lens as fl
 from fac_lens.testing import tiny_inputs
 from tests.conftest import make_pair
-from tests.references import dynamic_reference, forced_decode_logits, greedy_decode
+from tests.references import dynamic_reference, forced_decode_logits, robust_dynamic_config
 
 STEPS = 6
-
-
-def robust_config(reference, inputs, query):
-    """Thresholds no S_v of the hand-rolled generation sits within 1e-4 of, and its greedy trace."""
-    for tau_perc, tau_reas, g in ((0.3, 0.2, 3.0), (0.25, 0.15, 3.0), (0.35, 0.25, 2.5), (0.2, 0.1, 3.0)):
-        cfg = dict(l_perc=1, l_reas=1, tau_perc=tau_perc, tau_reas=tau_reas, g_perc=g, g_reas=1 / g)
-        with dynamic_reference(reference, inputs["input_ids"], cfg, query) as margins:
-            trace = greedy_decode(reference, inputs, STEPS)
-        if min(margins) > 1e-4:
-            return cfg, trace
-    raise AssertionError("no robust thresholds found")
 
 
 def with_trace(inputs: dict, trace: torch.Tensor) -> dict:
@@ -39,7 +28,7 @@ def test_dynamic_maps_score_a_trace_with_the_gains_generation_used(pair, query):
     step's own token)."""
     model, reference = pair
     inputs = tiny_inputs(model.hf, batch=1, seed=3)
-    cfg, trace = robust_config(reference, inputs, query)
+    cfg, trace = robust_dynamic_config(reference, inputs, query, STEPS)
     with dynamic_reference(reference, inputs["input_ids"], cfg, query):
         logits = forced_decode_logits(reference, inputs, trace)  # [T, V]
     expected = -torch.log_softmax(logits, -1)[torch.arange(STEPS), trace[0]]
