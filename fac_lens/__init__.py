@@ -9,6 +9,7 @@ Public contract (DESIGN.md section 4)::
     gains = fl.Gains.from_selection(sel, g_perc=1.16, g_reas=1.30)
     with fl.rescale(model, gains): ...
     cm = fl.contribution_map(model, inputs, target=token_id, position=-1)
+    att = fl.image_attention(model, inputs, position=-1)   # where each head looks on the image
     fl.explorer(model, samples)              # the JupyterLab panel (needs ipywidgets)
     fl.compare(model, sample, fac=config)    # before/after traces and contribution maps
 
@@ -28,6 +29,7 @@ from .explorer import Explorer, explorer
 from .folding import fold_gains
 from .gains import STRATEGIES, Gains
 from .generation import GenerationResult, generate
+from .image_attention import ImageAttention, image_attention
 from .lens_model import LensModel
 from .loading import load
 from .ratios import HeadRatios, attention_ratios
@@ -47,6 +49,7 @@ __all__ = [
     "GenerationResult",
     "HeadRatios",
     "HeadSelection",
+    "ImageAttention",
     "LensModel",
     "RescaleHandle",
     "attention_ratios",
@@ -58,6 +61,7 @@ __all__ = [
     "fold_gains",
     "generate",
     "identify_heads",
+    "image_attention",
     "load",
     "rescale",
     "supported_architectures",

@@ -33,6 +33,11 @@ class CaseStudy:
         fac_answer_token: the token of the rescaled trace that ``after_own`` explains (its answer,
             or the same generated index as ``answer_token``).
         after_own: the rescaled model's map of that token on its own trace.
+        vanilla_ids, fac_ids: [N + T] prompt and trace ids of each generation; prompt_length: N.
+        answer_position: position in ``vanilla_ids`` of ``answer_token`` (its map is taken at the
+            position before).
+        fac_passes: dynamic mode: float [n_layers, n_heads] S_v of each forward pass of the
+            rescaled generation (prefill, then one per decoding step); empty for static gains.
 
     Under dynamic rescaling every map gets the gains generation used at each position (the
     prefill's over the prompt, each decoding step's over its own token: :func:`teacher_forcing`).
@@ -48,6 +53,11 @@ class CaseStudy:
     fac_tokens: tuple[str, ...] = ()
     fac_answer_token: str | None = None
     after_own: ContributionMap | None = None
+    vanilla_ids: torch.Tensor | None = None
+    fac_ids: torch.Tensor | None = None
+    prompt_length: int | None = None
+    answer_position: int | None = None
+    fac_passes: tuple[torch.Tensor, ...] = ()
 
     @property
     def first_difference(self) -> int | None:
@@ -126,6 +136,11 @@ def case_study(
         _token_texts(model, rescaled.new_tokens[0]),
         fac_answer_token=fac_tokens[fac_position],
         after_own=after_own,
+        vanilla_ids=vanilla.sequences[0],
+        fac_ids=rescaled.sequences[0],
+        prompt_length=vanilla.prompt_length,
+        answer_position=vanilla_position,
+        fac_passes=tuple(p[0] for p in rescaled.rescale.pass_ratios) if isinstance(fac, FacConfig) else (),
     )
 
 

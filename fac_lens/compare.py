@@ -76,10 +76,11 @@ class Comparison:
     def _repr_html_(self) -> str:
         return self.html()
 
-    def figure(self, absolute: bool = False, fig: Any = None) -> Any:
+    def figure(self, absolute: bool = False, fig: Any = None, selection: Any = None) -> Any:
         """Contribution maps of the answer token on the vanilla trace (vanilla, rescaled, their
         difference) and the rescaled model's map of its own answer on its own trace (on ``fig``,
-        an empty Figure, else a new one); returns the Figure."""
+        an empty Figure, else a new one); ``selection`` (a HeadSelection) outlines its classes on
+        every panel. Returns the Figure."""
         from .plotting import contribution_before_after
 
         case = self.case
@@ -92,6 +93,7 @@ class Comparison:
             fig=fig,
             after_own=own,
             own_title=f"rescaled, own trace: {case.fac_answer_token!r}",
+            selection=selection,
         )
 
 

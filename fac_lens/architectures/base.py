@@ -32,6 +32,8 @@ class ArchitectureSpec:
             cannot load one here (torchvision missing), or None.
         known_limits: what does not work, or works differently, for this architecture (shown in
             the README's supported-models matrix).
+        image_layout: ``f(hf, inputs) -> list[ImageLayout]``: each image's token run on its own patch
+            grid (see :mod:`fac_lens.architectures.image_grids`), or None where unknown.
     """
 
     hf_architecture: str
@@ -46,6 +48,7 @@ class ArchitectureSpec:
     reset_state: Callable[[nn.Module], None]
     fallback_processor: Callable[..., Any] | None = None
     known_limits: str = ""
+    image_layout: Callable[[nn.Module, dict[str, Any]], list[Any]] | None = None
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -84,6 +87,7 @@ def conditional_generation_spec(
     fallback_processor: Callable[..., Any] | None = None,
     text_model: Callable[[nn.Module], nn.Module] = language_model,
     known_limits: str = "",
+    image_layout: Callable[[nn.Module, dict[str, Any]], list[Any]] | None = None,
 ) -> ArchitectureSpec:
     """Spec of a ``*ForConditionalGeneration`` model with the usual layout: ``config.text_config``,
     ``config.vision_config``, ``model`` (the multimodal core), ``model.language_model.layers[i]
@@ -102,4 +106,5 @@ def conditional_generation_spec(
         reset_state=reset_state,
         fallback_processor=fallback_processor,
         known_limits=known_limits,
+        image_layout=image_layout,
     )

@@ -9,6 +9,7 @@ from transformer_lens.model_bridge.supported_architectures.gemma3_multimodal imp
 )
 
 from .base import conditional_generation_spec
+from .image_grids import pooled_grids
 from .native_attention import keep_native_attention
 
 
@@ -41,4 +42,5 @@ SPEC = conditional_generation_spec(
     "that differ within a layer act); sliding-window layers see the last `sliding_window` keys only, so "
     "at decoding steps their S_v is 0 once the image is out of the window; bidirectional image blocks "
     "need `token_type_ids` (fac_lens adds them)",
+    image_layout=pooled_grids,
 )

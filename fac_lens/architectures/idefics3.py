@@ -6,6 +6,7 @@ from __future__ import annotations
 from transformer_lens.model_bridge.supported_architectures.idefics3 import Idefics3ArchitectureAdapter
 
 from .base import conditional_generation_spec
+from .image_grids import crop_grids
 from .native_attention import keep_native_attention
 
 
@@ -28,5 +29,9 @@ def text_model(hf):
 LIMITS = "image splitting (several crops per image) is the processor's; every crop's tokens count as image"
 
 SPEC = conditional_generation_spec(
-    "Idefics3ForConditionalGeneration", FacIdefics3Adapter, text_model=text_model, known_limits=LIMITS
+    "Idefics3ForConditionalGeneration",
+    FacIdefics3Adapter,
+    text_model=text_model,
+    known_limits=LIMITS,
+    image_layout=crop_grids,
 )

@@ -59,6 +59,7 @@ from transformer_lens.model_bridge.generalized_components.base import Generalize
 from transformer_lens.model_bridge.supported_architectures.deepseek_v3 import DeepSeekV3ArchitectureAdapter
 
 from .base import conditional_generation_spec
+from .image_grids import merged_patch_grids
 
 
 class NativeMLAAttentionBridge(AttentionBridge):
@@ -133,4 +134,5 @@ SPEC = conditional_generation_spec(
     known_limits="MLA: a head is a value head (`d_head` = `v_head_dim`, not the query/key size); "
     "transformer-lens's MLA-internal hooks (`hook_q_latent`, `hook_kv_latent`, `hook_rot_q`) are absent "
     "(attention kept native); experts and MoonViT have no per-module hooks",
+    image_layout=merged_patch_grids,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from transformer_lens.model_bridge.supported_architectures.llava import LlavaArchitectureAdapter
 
 from .base import conditional_generation_spec
+from .image_grids import square_patch_grids
 from .native_attention import keep_native_attention
 
 BRIDGED_VISION_TOWERS = ("clip_vision_model", "siglip_vision_model", "siglip")
@@ -29,4 +30,6 @@ class FacLlavaAdapter(LlavaArchitectureAdapter):
         keep_native_attention(self)
 
 
-SPEC = conditional_generation_spec("LlavaForConditionalGeneration", FacLlavaAdapter)
+SPEC = conditional_generation_spec(
+    "LlavaForConditionalGeneration", FacLlavaAdapter, image_layout=square_patch_grids
+)

@@ -7,6 +7,7 @@ from transformer_lens.model_bridge.supported_architectures.llava_onevision impor
 )
 
 from .base import conditional_generation_spec
+from .image_grids import anyres_grids
 from .native_attention import keep_native_attention
 
 
@@ -23,4 +24,5 @@ SPEC = conditional_generation_spec(
     FacLlavaOnevisionAdapter,
     known_limits="anyres: the number of image tokens depends on the image size (the processor's); the "
     "row-newline features sit on image-token positions and count as image",
+    image_layout=anyres_grids,
 )

@@ -8,6 +8,7 @@ from transformer_lens.model_bridge.supported_architectures.qwen2_5_vl import (
 )
 
 from .base import conditional_generation_spec
+from .image_grids import merged_patch_grids
 
 
 class FacQwen2_5_VLAdapter(Qwen2_5_VLArchitectureAdapter):
@@ -51,4 +52,5 @@ SPEC = conditional_generation_spec(
     reset_state=reset_rope_deltas,
     fallback_processor=fallback_qwen_processor,
     known_limits="mRoPE needs `mm_token_type_ids` (fac_lens adds them)",
+    image_layout=merged_patch_grids,
 )

@@ -10,6 +10,7 @@ from transformer_lens.model_bridge.generalized_components import LinearBridge
 from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
 from .base import conditional_generation_spec
+from .image_grids import merged_patch_grids
 from .qwen2_5_vl import (
     FacQwen2_5_VLAdapter,
     add_mm_token_type_ids,
@@ -37,4 +38,5 @@ SPEC = conditional_generation_spec(
     fallback_processor=fallback_qwen_processor,
     known_limits="no stock transformer-lens adapter (the Qwen2.5-VL one, vision MLP remapped); "
     "mRoPE needs `mm_token_type_ids` (fac_lens adds them)",
+    image_layout=merged_patch_grids,
 )

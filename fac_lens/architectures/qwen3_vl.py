@@ -5,6 +5,7 @@ from __future__ import annotations
 from transformer_lens.model_bridge.supported_architectures.qwen3_vl import Qwen3VLArchitectureAdapter
 
 from .base import conditional_generation_spec
+from .image_grids import merged_patch_grids
 from .qwen2_5_vl import add_mm_token_type_ids, reset_rope_deltas
 
 
@@ -21,4 +22,5 @@ SPEC = conditional_generation_spec(
     reset_state=reset_rope_deltas,
     known_limits="DeepStack adds visual features between the first blocks, so `resid_post[i]` differs from "
     "`resid_pre[i+1]` at image positions; mRoPE needs `mm_token_type_ids` (fac_lens adds them)",
+    image_layout=merged_patch_grids,
 )

@@ -10,6 +10,7 @@ from .arrays import as_array, as_mask
 from .canvas import current_axes, panel_axes
 from .contribution import contribution_before_after, plot_contribution
 from .heads import outline_classes, plot_head_map, plot_layer_trajectory
+from .image_attention import plot_image_attention, plot_token_attention, token_strip
 from .style import PALETTE, theme
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "panel_axes",
     "plot_contribution",
     "plot_head_map",
+    "plot_image_attention",
     "plot_layer_trajectory",
+    "plot_token_attention",
     "theme",
+    "token_strip",
 ]

@@ -11,6 +11,8 @@ from ..contribution import ContributionMap
 from ..errors import FacLensError
 from .arrays import as_array
 from .canvas import current_axes, panel_axes
+from .heads import outline_classes
+from .style import IMPORTANCE_CMAP, IMPORTANCE_LABEL, SIGNED_CMAP, SIGNED_LABEL
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,13 +42,14 @@ def plot_contribution(
     if signed or bool((values < 0).any()):
         bound = float(values.abs().max()) or 1.0
         sns.heatmap(
-            values.numpy(), ax=ax, cmap="vlag", vmin=-bound, vmax=bound, cbar_kws={"label": label or "dL/dg"}
-        )
+            values.numpy(), ax=ax, cmap=SIGNED_CMAP, vmin=-bound, vmax=bound,
+            cbar_kws={"label": label or SIGNED_LABEL},
+        )  # fmt: skip
     else:
         sns.heatmap(
             values.numpy(),
             ax=ax,
-            cmap="rocket_r",
+            cmap=IMPORTANCE_CMAP,
             vmin=0,
             cbar_kws={"label": f"importance ({normalization})"},
         )
@@ -64,6 +67,7 @@ def contribution_before_after(
     fig: Figure | None = None,
     after_own: Any = None,
     own_title: str = "after, on its own trace",
+    selection: Any = None,
 ) -> Figure:
     """Appendix H: contribution maps before and after FAC (one colour scale for both) and their
     difference after - before (diverging scale), as three panels; a fourth when ``after_own`` is
@@ -75,6 +79,8 @@ def contribution_before_after(
         absolute: show |dL/dg| (the paper's non-negative importance) instead of the signed values.
         fig: an empty Figure to draw into (default: a new one sized for the panels).
         after_own: optional float [n_layers, n_heads], drawn last under ``own_title``.
+        selection: optional :class:`~fac_lens.selection.HeadSelection` whose classes are outlined
+            on every panel (palette colours, as on the head maps).
 
     Returns:
         The Figure.
@@ -93,13 +99,13 @@ def contribution_before_after(
         )
     if absolute:
         maps = [np.abs(m) for m in maps]
-    label = "|dL/dg|" if absolute else "dL/dg"
+    label = IMPORTANCE_LABEL if absolute else SIGNED_LABEL
     fig, axes = panel_axes(fig, len(maps) + 1, 5.2, 4.4, style="white")
     if any((m < 0).any() for m in maps):
         bound = float(max(np.abs(m).max() for m in maps)) or 1.0
-        scale: dict[str, Any] = {"cmap": "vlag", "vmin": -bound, "vmax": bound}
+        scale: dict[str, Any] = {"cmap": SIGNED_CMAP, "vmin": -bound, "vmax": bound}
     else:
-        scale = {"cmap": "rocket_r", "vmin": 0.0, "vmax": float(max(m.max() for m in maps)) or 1.0}
+        scale = {"cmap": IMPORTANCE_CMAP, "vmin": 0.0, "vmax": float(max(m.max() for m in maps)) or 1.0}
     panels = [(axes[0], maps[0], "before"), (axes[1], maps[1], "after")]
     if after_own is not None:
         panels.append((axes[3], maps[2], own_title))
@@ -107,14 +113,17 @@ def contribution_before_after(
         sns.heatmap(values, ax=ax, cbar_kws={"label": label}, **scale)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
-        ax.set_title(f"{name} ({label})")
+        ax.set_title(f"{name} ({'|dL/dg|' if absolute else 'dL/dg'})")
     plot_contribution(
         torch.as_tensor(maps[1] - maps[0], dtype=torch.float32),
         ax=axes[2],
         title="after - before",
         signed=True,
-        label=f"{label} after - before",
+        label="change of " + ("|dL/dg|" if absolute else "dL/dg") + " (after - before)",
     )
+    if selection is not None:
+        for ax, *_ in panels:
+            outline_classes(ax, selection.perception, selection.reasoning)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
