@@ -181,7 +181,7 @@ def test_the_explorer_runs_on_fac_smol(fac_smol) -> None:
     ).visual
     assert tuple(visual.shape) == (30, 9)
     panel.sliders["tau_perc"].value = 0.0  # every head of the perception band
-    config = panel.config()
+    config = panel.fac_config
     assert f"perception: {9 * (config.l_perc + 1)} heads" in panel.counts.value
     reasoning = int((visual[config.l_reas :] <= config.tau_reas).sum())  # eq. 5 by hand
     assert f"reasoning: {reasoning} heads" in panel.counts.value
