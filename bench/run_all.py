@@ -73,11 +73,25 @@ def summary() -> str:
     if "explorer" in results:
         r = results["explorer"]
         u = r["update_seconds"]
+        model = r["setting"]["model"]
         lines.append(
-            f"| explorer slider move without a model run (fac-tiny, {r['setting']['samples']} samples) | "
+            f"| explorer slider move without a model run ({model}, {r['setting']['samples']} samples) | "
             f"median {u['median'] * 1000:.0f} ms, max {u['max'] * 1000:.0f} ms (opening the panel: "
-            f"{r['open_seconds']:.1f} s) | <= 0.3 s | {r['met']} | `{r['command']}` |"
+            f"{r['open_seconds']:.1f} s) | <= 0.3 s | {r.get('met_each', {}).get('slider', r['met'])} | "
+            f"`{r['command']}` |"
         )
+        if "click_seconds" in r:
+            c = r["click_seconds"]
+            lines.append(
+                f"| explorer head click ({model}) | median {c['median'] * 1000:.0f} ms, max {c['max'] * 1000:.0f} ms "
+                f"(first click on a sample, one forward: {c['first']:.2f} s) | <= 0.5 s | "
+                f"{r['met_each']['click']} | `{r['command']}` |"
+            )
+            lines.append(
+                f"| explorer opening: ratios recorded | {r['ratios_recorded']['open']} samples on open, "
+                f"{r['ratios_recorded']['reopen_with_ratios']} with `ratios=` | once | {r['met_each']['ratios_once']} "
+                f"| `{r['command']}` |"
+            )
     if "generation" in results:
         rel = results["generation"]["relative_to_plain"]
         lines += [

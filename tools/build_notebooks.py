@@ -68,12 +68,42 @@ EXPLORE = [
         "plot_head_map(ratios, selection);"
     ),
     new_markdown_cell(
-        "## The explorer\n\nMove `l_perc`, `l_reas`, the thresholds and the gains: the head map, the counts and "
-        "the trajectory update at once (ratios are cached). Pick a sample and press **run model** to see the "
-        "vanilla and rescaled reasoning traces side by side (first differing token highlighted) and the "
-        "contribution maps of the answer token before and after."
+        "## Where a head looks\n\n`fl.image_attention` takes one query position (here the last prompt token, "
+        "whose output predicts the first generated token) and returns every head's attention over the keys, "
+        "laid out on the image's own patch grid: `att.maps[0]` is `[n_layers, n_heads, rows, cols]`. Only that "
+        "query row is computed, never the N x N pattern. Below: the perception head with the largest $S_v$ "
+        "and the reasoning head with the smallest, overlaid on the image, and the first one's attention over "
+        "the prompt's tokens (the image summed into one bar)."
     ),
-    new_code_cell("panel = fl.explorer(model, samples, config=config)\npanel"),
+    new_code_cell(
+        "from fac_lens.plotting import plot_image_attention, plot_token_attention\n\n"
+        "sample = samples[0]\n"
+        "att = fl.image_attention(model, model.prepare(sample.image, sample.prompt()), position=-1)\n"
+        "visual = ratios.visual\n"
+        "perc = max(selection.perception.nonzero().tolist() or [[0, 0]], key=lambda lh: visual[lh[0], lh[1]])\n"
+        "reas = min(selection.reasoning.nonzero().tolist() or [[model.n_layers - 1, 0]], key=lambda lh: visual[lh[0], lh[1]])\n"
+        "print(sample.question, '| truth:', sample.answer, '| image grid:', tuple(att.maps[0].shape[-2:]))\n"
+        "fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), gridspec_kw={'width_ratios': [1, 1, 2]})\n"
+        "plot_image_attention(att, *perc, image=sample.image, ax=axes[0])\n"
+        "plot_image_attention(att, *reas, image=sample.image, ax=axes[1])\n"
+        "plot_token_attention(att, *perc, ax=axes[2])\n"
+        "fig.tight_layout()"
+    ),
+    new_markdown_cell(
+        "## The explorer\n\nPick a sample to see its image, full question, truth and kind. Move `l_perc`, "
+        "`l_reas`, the thresholds, the gains, `beta` and the strategy: the head grid (S_v), the gain grid (what "
+        "a run applies to each head), the counts and the trajectory (with boundaries and thresholds) update at "
+        "once, without a model run (the ratios recorded above are passed in, not recorded again). Hover a head "
+        "for its numbers; **click** it to see where it looks on the image and over the prompt. **run model** "
+        "generates the vanilla and rescaled traces (first differing token highlighted), the answer "
+        "probabilities and logit difference before/after, and the contribution maps (signed dL/dg of the answer "
+        "token, classes outlined); in dynamic mode the **step** slider then shows which heads each forward "
+        "pass picked and where a clicked head looked at that step. Results turn *stale* the moment a control "
+        "changes. **batch check** compares the setting with vanilla on all loaded samples (accuracy and its "
+        "95% interval). `panel.config` is the current setting (a `FacConfig`, or `Gains` in static mode)."
+    ),
+    new_code_cell("panel = fl.explorer(model, samples, config=config, ratios=ratios)\npanel"),
+    new_code_cell("panel.config   # the setting the controls describe: pass it to fl.rescale or fl.generate"),
 ]
 
 FIGURES = [

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
             "per_kind": {k: v["accuracy"] for k, v in fac["per_kind"].items()},
             "vs_vanilla": difference.to_dict(),
         },
-        "case": {k: v for k, v in case.items() if k not in ("before", "after")},
+        "case": {k: v for k, v in case.items() if k not in ("before", "after", "image")},
         "figure": args.out,
     }
     _figure(ratios, selection, config, case, Path(args.out))
@@ -91,10 +91,17 @@ def _case_study(model, sample, config) -> dict:
     return {
         "id": sample.id,
         "answer": sample.answer,
+        "kind": sample.kind,
         **case.to_dict(),
         "before": case.before,
         "after": case.after,
+        "image": sample.image,
     }
+
+
+def named_heads(ranking: list[tuple[int, int, float]]) -> str:
+    """``[(layer, head, importance), ...]`` as "layer 3 head 1 (importance 0.21), ..."."""
+    return ", ".join(f"layer {layer} head {head} (importance {score:.2f})" for layer, head, score in ranking)
 
 
 def _print(summary: dict, selection, vanilla: dict, fac: dict, difference: str) -> None:
@@ -112,10 +119,15 @@ def _print(summary: dict, selection, vanilla: dict, fac: dict, difference: str) 
             f"  {kind:10s} vanilla {vanilla['per_kind'][kind]['accuracy']:.1%}  FAC {fac['per_kind'][kind]['accuracy']:.1%}"
         )
     case = summary["case"]
-    print(f"case study {case['id']}: {case['question']}  (truth: {case['answer']})")
+    print(f"case study {case['id']} ({case['kind']}): {case['question']}  (truth: {case['answer']})")
     print(f"  vanilla: {case['vanilla_trace']}")
     print(f"  FAC    : {case['fac_trace']}")
-    print(f"  top heads for the answer token {case['answer_token']!r}: vanilla {case['top_heads_vanilla']}")
+    print(
+        f"  heads that matter most for the answer token {case['answer_token']!r} (importance |dL/dg|, "
+        "globally normalised):"
+    )
+    print(f"    vanilla: {named_heads(case['top_heads_vanilla'])}")
+    print(f"    FAC    : {named_heads(case['top_heads_fac'])}")
     print(f"figure written to {summary['figure']}")
     print(
         "next: `make lab` opens notebooks/01_explore_heads.ipynb, whose last cell is the explorer "
@@ -140,28 +152,45 @@ def _figure(ratios, selection, config, case, out: Path) -> None:
 
 
 def _panels(axes, ratios, selection, config, case) -> None:
-    """Head map, trajectory and the story (top); contribution maps vanilla, FAC, difference (bottom)."""
-    from ..plotting import plot_contribution, plot_head_map, plot_layer_trajectory
+    """Head map, trajectory and the case (its image, question and traces) on top; the signed
+    contribution maps vanilla, FAC and their difference below, in the explorer's conventions
+    (dL/dg of L = -log p(answer), one diverging scale centred on 0, classes outlined)."""
+    import numpy as np
+
+    from ..plotting import outline_classes, plot_contribution, plot_head_map, plot_layer_trajectory
 
     plot_head_map(ratios, selection, ax=axes[0, 0])
     plot_layer_trajectory(ratios, config.l_perc, config.l_reas, ax=axes[0, 1])
-    axes[0, 2].axis("off")
-    story = [
+    story = axes[0, 2]
+    story.axis("off")
+    if case.get("image") is not None:
+        picture = story.inset_axes([0.0, 0.55, 0.42, 0.45])
+        picture.imshow(np.asarray(case["image"]))
+        picture.set_xticks([])
+        picture.set_yticks([])
+        picture.set_title(f"case {case['id']} ({case['kind']})", fontsize=9)
+    lines = [
         case["question"],
         f"truth: {case['answer']}",
         f"vanilla: {case['vanilla_trace']}",
         f"FAC: {case['fac_trace']}",
     ]
-    axes[0, 2].text(0, 0.5, "\n\n".join(textwrap.fill(line, 55) for line in story), fontsize=9, va="center")
+    story.text(0, 0.5, "\n\n".join(textwrap.fill(line, 60) for line in lines), fontsize=8, va="top")
+    before, after = case["before"].signed, case["after"].signed
+    bound = float(max(before.abs().max(), after.abs().max())) or 1.0
+    for ax, values, title in (
+        (axes[1, 0], before, f"contribution to {case['answer_token']!r}, vanilla"),
+        (axes[1, 1], after, "same token, FAC (dynamic)"),
+    ):
+        plot_contribution(values, ax=ax, title=title, signed=True)
+        ax.collections[0].set_clim(-bound, bound)  # one scale for both
+        outline_classes(ax, selection.perception, selection.reasoning)
     plot_contribution(
-        case["before"], ax=axes[1, 0], title=f"contribution to {case['answer_token']!r}, vanilla"
-    )
-    plot_contribution(case["after"], ax=axes[1, 1], title="same token, FAC (dynamic)")
-    plot_contribution(
-        case["after"].normalized("layer") - case["before"].normalized("layer"),
+        after - before,
         ax=axes[1, 2],
         title="FAC - vanilla",
-        label="change of layer-normalised importance",
+        signed=True,
+        label="change of dL/dg (FAC - vanilla)",
     )
 
 

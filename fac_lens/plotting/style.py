@@ -18,7 +18,7 @@ PALETTE = MappingProxyType(
 #: How a signed contribution map is labelled and coloured everywhere (explorer, demo, notebooks):
 #: S = dL/dg with L = -log p(target); diverging "vlag" centred on 0 (blue < 0: amplifying the head
 #: raises p(target); red > 0: amplifying it lowers p(target)); importance |S| on "rocket_r" from 0.
-SIGNED_LABEL = "dL/dg (L = -log p(target)); blue < 0: amplifying the head raises p(target)"
+SIGNED_LABEL = "dL/dg, L = -log p(target)\n< 0 (blue): amplifying raises p"
 SIGNED_CMAP = "vlag"
 IMPORTANCE_LABEL = "|dL/dg| (importance)"
 IMPORTANCE_CMAP = "rocket_r"

@@ -325,4 +325,4 @@ def test_case_study_maps_the_rescaled_answer_on_its_own_trace(tiny, samples):
     titles = [ax.get_title() for ax in fig.axes]
     assert any("own trace" in t for t in titles) and sum(ax.get_xlabel() == "head" for ax in fig.axes) == 4
     labels = [ax.get_ylabel() for ax in fig.axes]
-    assert any("amplifying the head raises p(target)" in label for label in labels)  # the sign is explained
+    assert any("amplifying raises p" in label for label in labels)  # the sign is explained
