@@ -404,10 +404,10 @@ class Explorer:
             self.run_note.value = stale_html(f"these results are of {run.label}; the controls changed since")
 
     def _step_view(self) -> tuple[torch.Tensor, HeadSelection, torch.Tensor] | None:
-        """The run's per-pass choice at the step slider (dynamic runs of the shown sample only)."""
+        """The run's per-pass choice at the step slider (a dynamic run of the current setting)."""
         run = self.last_run
-        if run is None or self.step.disabled or run.key[0] != self.sample.value:
-            return None
+        if run is None or self.step.disabled or run.key != self._key():
+            return None  # no run, or a stale one: the grids follow the controls
         passes = run.comparison.case.fac_passes
         if not passes or not isinstance(run.fac, FacConfig):
             return None

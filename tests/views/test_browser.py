@@ -2,9 +2,12 @@
 
 JupyterLab runs as a subprocess on 127.0.0.1 with throw-away config/data/runtime dirs; Debian's headless
 chromium (no Playwright browser download: ``tools/install_chromium.sh``) opens a copy of
-``notebooks/01_explore_heads.ipynb``, runs all cells, moves the ``fac-tau-perc`` slider with the keyboard
-and checks that the head counts shown in the ``fac-counts`` widget change, then presses "run model" in the
-default (dynamic) mode and checks that both traces and the contribution maps appear. Screenshots go to
+``notebooks/01_explore_heads.ipynb``, runs all cells and then does what a user does in the explorer: picks
+a sample (its image and full question appear), moves every control with the keyboard (counts, the gain grid
+and the trajectory change without a run), hovers and clicks a head (its attention over the image appears),
+presses "run model" in the default (dynamic) mode (traces, answer probabilities, contribution maps, a step
+slider through the passes), changes a control (the results are marked stale), switches to static, asks for
+the batch check, and narrows the window to 900 px (nothing overflows). Screenshots go to
 ``tests/artifacts/``.
 
 The notebook in the repo is never opened by the server (JupyterLab autosaves): the server's root_dir is a
@@ -45,6 +48,7 @@ SERVER_START_TIMEOUT = 90  # s until /api/status answers
 RUN_ALL_TIMEOUT = 240  # s for all cells to finish (the real notebook loads a model)
 COUNTS_CHANGE_TIMEOUT = 60  # s for the kernel to recompute the counts after a slider move
 RUN_MODEL_TIMEOUT = 120  # s for "run model" (two generations and two contribution maps on fac-tiny)
+BATCH_TIMEOUT = 300  # s for the batch check (two generations per loaded sample)
 COUNTS_RE = re.compile(r"perception:\s*(\d+)\s*heads?.*?reasoning:\s*(\d+)\s*heads?", re.S)
 
 # JupyterLab front-end settings for the throw-away user-settings dir: render every cell (no windowing,
@@ -342,7 +346,39 @@ def _wait_counts_change(page, before: str, timeout_s: float) -> str | None:
 # ---------------------------------------------------------------------------------------------- test
 
 
+def _wait_for(page, predicate, timeout_s: float, what: str):
+    """Poll ``predicate()`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    pytest.fail(f"{what} did not happen in {timeout_s} s; {_describe(_notebook_state(page))}")
+
+
+def _press(page, cls: str, key: str) -> None:
+    handle = page.locator(f".jp-Notebook .{cls} .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    handle.press(key)
+
+
+def _html(page, cls: str) -> str:
+    return page.locator(f".jp-Notebook .{cls}").first.inner_html()
+
+
+def _text(page, cls: str) -> str:
+    return page.locator(f".jp-Notebook .{cls}").first.inner_text().strip()
+
+
+SLIDERS = ("fac-l-perc", "fac-l-reas", "fac-tau-perc", "fac-tau-reas", "fac-g-perc", "fac-g-reas", "fac-beta")
+
+
 def test_explorer_notebook_in_browser(page, lab_server):
+    """What a user does: run the notebook, pick a sample, move every control, click a head, run the
+    model, step through the dynamic mode's passes, change a control after the run, switch the mode,
+    ask for the batch check, narrow the window; each time, check what the panel shows."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     original = NOTEBOOK.read_bytes()
     _open_notebook(page, lab_server)
@@ -357,39 +393,59 @@ def test_explorer_notebook_in_browser(page, lab_server):
     except Exception as exc:
         outputs = page.locator(".jp-Notebook .jp-Cell").last.inner_text()
         raise AssertionError(f"no .fac-counts widget rendered; last cell shows:\n{outputs[-2000:]}") from exc
-    for cls in ("fac-l-perc", "fac-l-reas", "fac-tau-perc", "fac-tau-reas", "fac-g-perc", "fac-g-reas"):
+    for cls in SLIDERS:
         assert page.locator(f".jp-Notebook .{cls} .noUi-handle").count() == 1, f"slider .{cls} not rendered"
     before = _counts(page)
     assert COUNTS_RE.search(before), f"unexpected head-count text: {before!r}"
+    n_cells = page.locator(".jp-Notebook .fac-head-grid rect.fac-cell").count()
+    assert n_cells == 24, f"the head grid of fac-tiny (6 x 4) shows {n_cells} heads"
     counts.first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "browser_explorer.png"))
 
-    # move tau_perc with the keyboard: to the maximum, and to the minimum if the maximum changes nothing
-    handle = page.locator(".jp-Notebook .fac-tau-perc .noUi-handle").first
-    value_before = handle.get_attribute("aria-valuenow")
+    # pick a sample: its image, full question, truth and kind appear
+    page.locator(".jp-Notebook .fac-sample select").first.select_option(index=1)
+    _wait_for(page, lambda: page.locator(".jp-Notebook .fac-image img, .jp-Notebook img.fac-image").count()
+              and "truth" in _text(page, "fac-sample-info"), 30, "the sample's image and question")  # fmt: skip
+    info = _text(page, "fac-sample-info")
+    assert "question" in info and "…" not in info and "kind" in info, info
+    before = _counts(page)
+
+    # move tau_perc: the counts change (to the maximum, or the minimum if the maximum changes nothing)
     after = None
     for key in ("End", "Home"):
-        handle.focus()
-        handle.press(key)
+        _press(page, "fac-tau-perc", key)
         after = _wait_counts_change(page, before, COUNTS_CHANGE_TIMEOUT if key == "End" else 30)
         if after:
             break
-    value_after = handle.get_attribute("aria-valuenow")
-    _wait_kernel_idle(page, 30)  # let the head map redraw before the screenshot
-    counts.first.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "browser_explorer_after_slider.png"))
-    assert value_after != value_before, f"the fac-tau-perc slider did not move (aria-valuenow {value_before})"
-    assert after is not None, (
-        f"head counts did not change after moving fac-tau-perc {value_before} -> {value_after}:"
-        f" {before!r} -> {_counts(page)!r}; {_describe(_notebook_state(page))}"
+    assert after is not None, f"head counts did not change after moving fac-tau-perc: {before!r}"
+    readout = page.locator(".jp-Notebook .fac-tau-perc .widget-readout").first.inner_text().strip()
+    assert re.fullmatch(r"\d\.\d{3}", readout), (
+        f"tau_perc readout {readout!r} (a 0.005 step needs 3 decimals)"
     )
-    p0, r0 = map(int, COUNTS_RE.search(before).groups())
-    p1, r1 = map(int, COUNTS_RE.search(after).groups())
-    assert (p0, r0) != (p1, r1), f"{before!r} -> {after!r}"
+    # every other control changes what the panel shows, without a run
+    for cls, shown in (("fac-g-perc", "fac-gain-grid"), ("fac-g-reas", "fac-gain-grid"),
+                       ("fac-l-perc", "fac-trajectory-box"), ("fac-l-reas", "fac-trajectory-box"),
+                       ("fac-tau-reas", "fac-trajectory-box")):  # fmt: skip
+        old = _html(page, shown)
+        _press(page, cls, "End" if cls != "fac-l-reas" else "Home")
+        _wait_for(page, lambda s=shown, o=old: _html(page, s) != o, 30, f"moving .{cls} redraws .{shown}")
+    page.locator(".jp-Notebook .fac-strategy select").first.select_option(index=1)  # B: attenuate others
+    old = _html(page, "fac-gain-grid")
+    _press(page, "fac-beta", "Home")
+    _wait_for(page, lambda: _html(page, "fac-gain-grid") != old, 30, "moving beta redraws the gain grid")
     late = [e for e in _notebook_state(page)["errors"] if _is_traceback(e)]
-    assert not late, "the slider callback raised:\n" + "\n---\n".join(late)
+    assert not late, "a control's callback raised:\n" + "\n---\n".join(late)
 
-    # press "run model" in the default mode (dynamic): both traces and the contribution maps appear
+    # hover and click a head: its numbers in the tooltip; where it looks on the image and the prompt
+    cell = page.locator('.jp-Notebook .fac-head-grid rect.fac-cell[data-layer="2"][data-head="1"]').first
+    assert "layer 2, head 1: S_v = " in cell.locator("title").inner_html()
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    _wait_for(page, lambda: "L2 H1" in _text(page, "fac-pick-label")
+              and page.locator(".jp-Notebook .fac-head-view img").count(), 60, "a click on head L2 H1")  # fmt: skip
+    page.screenshot(path=str(ARTIFACTS / "browser_explorer_head_click.png"))
+
+    # run the model in the default (dynamic) mode: traces, probabilities, maps, the step slider
     selected_mode = page.locator(".jp-Notebook .fac-mode .mod-active").first.inner_text().strip()
     assert selected_mode == "dynamic", f"the explorer's default mode is {selected_mode!r}, expected dynamic"
     assert page.locator(".jp-Notebook .fac-trace").count() == 0, "traces shown before any run"
@@ -398,17 +454,58 @@ def test_explorer_notebook_in_browser(page, lab_server):
     run.click()
     traces = _wait_traces(page, RUN_MODEL_TIMEOUT)
     _wait_kernel_idle(page, 30)
-    page.locator(".jp-Notebook .fac-traces").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "browser_explorer_after_run.png"))
-    message = page.locator(".jp-Notebook .fac-message").first.inner_text().strip()
+    message = _text(page, "fac-message")
     assert traces is not None, f"no traces after pressing run model; message: {message!r}"
     assert "failed" not in message, f"the run button reported: {message!r}"
     vanilla, rescaled = traces
-    assert vanilla and rescaled, f"empty trace: vanilla {vanilla!r}, rescaled {rescaled!r}"
     assert "<think>" in vanilla, f"the vanilla trace is not a fac-tiny reasoning trace: {vanilla!r}"
-    plot = page.locator(".jp-Notebook .fac-traces ~ * img, .jp-Notebook .jp-OutputArea-output img")
-    assert plot.count() >= 1, "no contribution-map figure after the run"
+    assert "p rescaled" in _text(page, "fac-probabilities") and "logit difference" in _text(
+        page, "fac-probabilities"
+    )
+    assert page.locator(".jp-Notebook .fac-maps img").count() >= 1, "no contribution-map figure after the run"
     assert run.is_enabled(), "the run button stayed disabled after the run"
+    page.locator(".jp-Notebook .fac-traces").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser_explorer_after_run.png"))
+    step_before = _text(page, "fac-step-info")
+    assert step_before.startswith("step 0"), step_before
+    _press(page, "fac-step", "End")
+    _wait_for(page, lambda: _text(page, "fac-step-info") != step_before, 60, "moving the step slider")
+    assert "rescaled model, step" in _text(page, "fac-pick-label")  # the clicked head, at that step
+
+    # a control moved after the run marks the results stale; switching the mode too
+    assert page.locator(".jp-Notebook .fac-stale-note").count() == 0
+    _press(page, "fac-g-perc", "Home")
+    _wait_for(page, lambda: page.locator(".jp-Notebook .fac-stale-note").count(), 30, "stale marking")
+    page.locator(".jp-Notebook .fac-mode button", has_text="static").first.click()
+    _wait_for(page, lambda: "static" in page.locator(".jp-Notebook .fac-mode .mod-active").first.inner_text(),
+              30, "switching to static")  # fmt: skip
+    assert page.locator(".jp-Notebook .fac-stale-note").count() == 1
+
+    # the batch check: accuracy of this setting vs vanilla with its interval, progress shown
+    batch = page.locator(".jp-Notebook .fac-batch").first
+    batch.scroll_into_view_if_needed()
+    batch.click()
+    result = _wait_for(page, lambda: "95% CI" in _text(page, "fac-batch-result-box")
+                       and _text(page, "fac-batch-result-box"), BATCH_TIMEOUT, "the batch check")  # fmt: skip
+    assert "vanilla" in result and "failed" not in result, result
+
+    # a narrow window: nothing overflows the panel, slider readouts are not cut
+    page.set_viewport_size({"width": 900, "height": 1000})
+    page.wait_for_timeout(1500)
+    overflow = page.evaluate(
+        """() => {
+        const panel = document.querySelector('.jp-Notebook .fac-panel');
+        const readouts = [...panel.querySelectorAll('.widget-readout')]
+            .filter(r => r.offsetParent && r.scrollWidth > r.clientWidth + 1).map(r => r.innerText);
+        return {panel: panel.scrollWidth - panel.clientWidth, readouts};
+    }"""
+    )
+    page.locator(".jp-Notebook .fac-counts").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser_explorer_narrow.png"))
+    assert overflow["panel"] <= 2, f"the panel overflows a 900 px window by {overflow['panel']} px"
+    assert not overflow["readouts"], f"slider readouts cut at 900 px: {overflow['readouts']}"
+    late = [e for e in _notebook_state(page)["errors"] if _is_traceback(e)]
+    assert not late, "a callback raised:\n" + "\n---\n".join(late)
     assert NOTEBOOK.read_bytes() == original, "the notebook in the repo was modified"
 
 

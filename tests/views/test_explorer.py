@@ -224,6 +224,10 @@ def test_dynamic_run_steps_probabilities_and_stale_marking(tiny, samples):
     assert "fac-stale" not in panel.results._dom_classes
     panel.sliders["g_perc"].value = 2.0
     assert "fac-stale" in panel.results._dom_classes and "stale" in panel.run_note.value
+    panel.sliders["tau_perc"].value = 0.0  # stale: the grids follow the controls again
+    perception, _ = by_hand(panel.ratios().visual, panel.fac_config)
+    assert f"perception: {len(perception)} heads" in panel.counts.value
+    panel.sliders["tau_perc"].value = 0.3
     panel.sliders["g_perc"].value = config.g_perc
     assert "fac-stale" not in panel.results._dom_classes
 
