@@ -66,13 +66,16 @@ def merged_patch_grids(hf: nn.Module, inputs: dict[str, Any]) -> list[ImageLayou
 
 
 def square_patch_grids(hf: nn.Module, inputs: dict[str, Any]) -> list[ImageLayout]:
-    """LLaVA: ``(image_size / patch_size)^2`` patch tokens per image in raster order (a leading CLS
-    feature too under ``vision_feature_select_strategy="full"``, on no grid cell)."""
-    vision = hf.config.vision_config
-    side = int(vision.image_size) // int(vision.patch_size)
+    """LLaVA: one token per ``patch_size`` patch of the pixels the tower gets (``pixel_values``
+    [n_images, 3, H, W]: ``(H / patch) x (W / patch)``), in raster order; a leading CLS feature too
+    under ``vision_feature_select_strategy="full"``, on no grid cell."""
+    patch = int(hf.config.vision_config.patch_size)
+    pixels = _batch_of_one(inputs, "pixel_values")
+    rows, cols = int(pixels.shape[-2]) // patch, int(pixels.shape[-1]) // patch
     cls = 1 if getattr(hf.config, "vision_feature_select_strategy", "default") == "full" else 0
-    n_images = int(_batch_of_one(inputs, "pixel_values").shape[0])
-    return [ImageLayout(side * side + cls, {"image": raster(side, side, cls)}) for _ in range(n_images)]
+    return [
+        ImageLayout(rows * cols + cls, {"image": raster(rows, cols, cls)}) for _ in range(pixels.shape[0])
+    ]
 
 
 def pooled_grids(hf: nn.Module, inputs: dict[str, Any]) -> list[ImageLayout]:
@@ -84,13 +87,12 @@ def pooled_grids(hf: nn.Module, inputs: dict[str, Any]) -> list[ImageLayout]:
 
 
 def crop_grids(hf: nn.Module, inputs: dict[str, Any]) -> list[ImageLayout]:
-    """Idefics3 / SmolVLM: each real crop (an all-zero crop is padding) gives
-    ``(image_size / patch / scale)^2`` tokens after the pixel shuffle, raster order. With image
-    splitting a picture is several crops (tiles, then the global view): each crop is one entry."""
-    vision = hf.config.vision_config
-    side = int(vision.image_size) // int(vision.patch_size) // int(hf.config.scale_factor)
+    """Idefics3 / SmolVLM: each real crop (an all-zero crop is padding) of ``S x S`` pixels gives
+    ``(S / patch / scale)^2`` tokens after the pixel shuffle, raster order. With image splitting a
+    picture is several crops (tiles, then the global view): each crop is one entry."""
     pixels = _batch_of_one(inputs, "pixel_values")
-    crops = pixels.reshape(-1, *pixels.shape[-3:]) if pixels.dim() == 5 else pixels
+    side = int(pixels.shape[-1]) // int(hf.config.vision_config.patch_size) // int(hf.config.scale_factor)
+    crops = pixels.reshape(-1, *pixels.shape[-3:])
     real = int((crops != 0).flatten(1).any(1).sum())
     return [ImageLayout(side * side, {"image": raster(side, side)}) for _ in range(real)]
 

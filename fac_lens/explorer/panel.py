@@ -467,6 +467,11 @@ class Explorer:
         from ..plotting import plot_image_attention, plot_token_attention
 
         try:
+            item = self._item()
+            if item is not None and item.label not in self._attention_cache and self.last_run is None:
+                self.pick_label.value = (
+                    f"<i>L{layer} H{head}: one forward for this sample's attention rows ...</i>"
+                )
             found = self.head_attention()
             if found is None:
                 self.pick_label.value = "<i>pick one sample (not the mean) to see where a head looks</i>"
@@ -477,7 +482,6 @@ class Explorer:
                 f"<b>L{layer} H{head}</b>: {html.escape(where)}; attention on image tokens {value:.3f}"
             )
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 2.2]})
-            item = self._item()
             plot_image_attention(attention, layer, head, image=item.image, ax=axes[0])
             plot_token_attention(attention, layer, head, ax=axes[1], top=30)
             fig.subplots_adjust(bottom=0.35, wspace=0.35)

@@ -422,14 +422,29 @@ def test_explorer_notebook_in_browser(page, lab_server):
     assert re.fullmatch(r"\d\.\d{3}", readout), (
         f"tau_perc readout {readout!r} (a 0.005 step needs 3 decimals)"
     )
-    # every other control changes what the panel shows, without a run
-    for cls, shown in (("fac-g-perc", "fac-gain-grid"), ("fac-g-reas", "fac-gain-grid"),
-                       ("fac-l-perc", "fac-trajectory-box"), ("fac-l-reas", "fac-trajectory-box"),
-                       ("fac-tau-reas", "fac-trajectory-box")):  # fmt: skip
+    # every other control changes what the panel shows, without a run. tau_perc at 0 first: every head
+    # of the perception band is a perception head, so g_perc acts on some
+    if _text(page, "fac-tau-perc .widget-readout") != "0.000":
+        old = _counts(page)
+        _press(page, "fac-tau-perc", "Home")
+        _wait_counts_change(page, old, 30)
+    steps = (
+        ("fac-g-perc", "End", "fac-gain-grid"),
+        ("fac-g-reas", "End", "fac-gain-grid"),
+        ("fac-l-perc", "Home", "fac-trajectory-box"),
+        ("fac-l-reas", "End", "fac-trajectory-box"),
+        (
+            "fac-tau-reas",
+            "Home",
+            "fac-trajectory-box",
+        ),  # no reasoning heads: layer l_reas's heads are "others"
+    )
+    for cls, key, shown in steps:
         old = _html(page, shown)
-        _press(page, cls, "End" if cls != "fac-l-reas" else "Home")
+        _press(page, cls, key)
         _wait_for(page, lambda s=shown, o=old: _html(page, s) != o, 30, f"moving .{cls} redraws .{shown}")
     page.locator(".jp-Notebook .fac-strategy select").first.select_option(index=1)  # B: attenuate others
+    _wait_kernel_idle(page, 30)
     old = _html(page, "fac-gain-grid")
     _press(page, "fac-beta", "Home")
     _wait_for(page, lambda: _html(page, "fac-gain-grid") != old, 30, "moving beta redraws the gain grid")
