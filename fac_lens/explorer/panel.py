@@ -33,6 +33,7 @@ from ..teacher_forcing import teacher_forcing
 from .answers import answer_probabilities, candidate_ids
 from .batch import batch_check
 from .grid import head_grid_svg, legend_html
+from .head_view import head_view_html
 from .state import MEAN, STRATEGY_CHOICES, counts_html, describe_setting, setting, stale_html
 from .trajectory import trajectory_svg
 
@@ -144,6 +145,7 @@ class Explorer:
         self.last_batch = None
         self.picked: tuple[int, int] | None = None
         self._attention_cache: dict[str, ImageAttention] = {}
+        self._png_cache: dict[str, tuple[bytes | None, float]] = {}
         self._vanilla_records: dict[str, dict] = {}
         n = model.n_layers
         config = config or calibrated_config(recorded)
@@ -191,7 +193,7 @@ class Explorer:
         self.pick = w.Text(value="", layout=w.Layout(display="none")).add_class("fac-pick")
         self.pick_label = w.HTML("<i>click a head in the grid (or call panel.select_head(layer, head))</i>")
         self.pick_label.add_class("fac-pick-label")
-        self.head_view = w.Output(layout=w.Layout(width="100%")).add_class("fac-head-view")
+        self.head_view = w.HTML(layout=w.Layout(width="100%")).add_class("fac-head-view")
         self.step = w.IntSlider(value=0, min=0, max=0, description="step", style=style, layout=row,
                                 disabled=True, continuous_update=False)  # fmt: skip
         self.step.add_class("fac-step")
@@ -313,7 +315,7 @@ class Explorer:
         if change is not None and change.get("owner") is self.sample:
             self._show_sample()
             self.picked = None
-            self.head_view.clear_output()
+            self.head_view.value = ""
         self.update()
 
     def _show_sample(self) -> None:
@@ -462,10 +464,7 @@ class Explorer:
         return self._attention_cache[item.label], "vanilla model, last prompt token"
 
     def show_head(self, layer: int, head: int) -> None:
-        import matplotlib.pyplot as plt
-
-        from ..plotting import plot_image_attention, plot_token_attention
-
+        """Draw where a head looks: on the image's grid and over the prompt (HTML, no matplotlib)."""
         try:
             item = self._item()
             if item is not None and item.label not in self._attention_cache and self.last_run is None:
@@ -481,18 +480,26 @@ class Explorer:
             self.pick_label.value = (
                 f"<b>L{layer} H{head}</b>: {html.escape(where)}; attention on image tokens {value:.3f}"
             )
-            fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 2.2]})
-            plot_image_attention(attention, layer, head, image=item.image, ax=axes[0])
-            plot_token_attention(attention, layer, head, ax=axes[1], top=30)
-            fig.subplots_adjust(bottom=0.35, wspace=0.35)
-            self.head_figure = fig
-            self.head_view.clear_output(wait=True)
-            with self.head_view:
-                display_figure(fig)
+            png, aspect = self._image_for(item)
+            self.head_view.value = head_view_html(attention, layer, head, png, aspect, where)
         except Exception as error:  # noqa: BLE001 - the panel reports any failure and stays usable
             self.message.value = (
                 f"<span style='color:#b00'>head view failed: {html.escape(str(error))}</span>"
             )
+
+    def _image_for(self, item: ExplorerItem) -> tuple[bytes | None, float]:
+        """The item's image as small PNG bytes and its width / height (cached)."""
+        if item.label not in self._png_cache:
+            if item.image is None:
+                self._png_cache[item.label] = (None, 1.0)
+            else:
+                png = _image_png(item.image, 240)
+                from PIL import Image
+
+                with Image.open(io.BytesIO(png)) as picture:
+                    aspect = picture.width / picture.height
+                self._png_cache[item.label] = (png, aspect)
+        return self._png_cache[item.label]
 
     # -- model runs ------------------------------------------------------------------------------
     def run(self) -> None:

@@ -457,7 +457,7 @@ def test_explorer_notebook_in_browser(page, lab_server):
     cell.scroll_into_view_if_needed()
     cell.click()
     _wait_for(page, lambda: "L2 H1" in _text(page, "fac-pick-label")
-              and page.locator(".jp-Notebook .fac-head-view img").count(), 60, "a click on head L2 H1")  # fmt: skip
+              and page.locator(".jp-Notebook .fac-head-view rect.fac-patch").count(), 60, "a click on head L2 H1")  # fmt: skip
     page.screenshot(path=str(ARTIFACTS / "browser_explorer_head_click.png"))
 
     # run the model in the default (dynamic) mode: traces, probabilities, maps, the step slider

@@ -157,8 +157,13 @@ def test_clicking_a_head_shows_where_it_looks(tiny, plain, samples):
     image = inputs["input_ids"][0] == plain.config.image_token_id
     _, h, w = inputs["image_grid_thw"][0].tolist()
     expected = row[image].view(h // 2, w // 2)
-    shown = torch.as_tensor(panel.head_figure.axes[0].images[-1].get_array().data)
-    torch.testing.assert_close(shown.double(), expected.double(), atol=1e-5, rtol=0)
+    cells = re.findall(r"<title>row (\d+), col (\d+): ([0-9.e-]+)</title>", panel.head_view.value)
+    shown = torch.zeros(expected.shape, dtype=torch.float64)
+    for r, c, v in cells:
+        shown[int(r), int(c)] = float(v)
+    assert len(cells) == expected.numel()
+    torch.testing.assert_close(shown, expected.double(), atol=1e-5, rtol=0)
+    assert panel.head_view.value.count("class='fac-token'") >= 2  # the prompt's tokens, shaded
     assert f"{float(row[image].sum()):.3f}" in panel.pick_label.value
 
 
