@@ -155,9 +155,6 @@ def api_draws(rng: random.Random, model, good) -> list[tuple[str, Callable[[], o
         ("contribution_map(bad position)", lambda: fl.contribution_map(model, inputs, target=1, position=pick([n, -n - 1, [], slice(0, 0), slice("a"), *BAD_INTS[3:]]), progress=False)),
         ("contribution_map(bad prompt_length)", lambda: fl.contribution_map(model, inputs, target=1, prompt_length=pick([0, n + 1, *BAD_INTS[3:]]), progress=False)),
         ("contribution_map(batch of 2)", lambda: fl.contribution_map(model, {k: torch.cat([v, v]) for k, v in inputs.items()}, target=1, progress=False)),
-        ("image_attention(bad inputs)", lambda: fl.image_attention(model, bad_inputs(rng, model, inputs))),
-        ("image_attention(bad position)", lambda: fl.image_attention(model, inputs, position=pick([n, -n - 1, [], *BAD_INTS[3:]]))),
-        ("image_attention(batch of 2)", lambda: fl.image_attention(model, {k: torch.cat([v, v]) for k, v in inputs.items()})),
         ("calibrated_config(bad)", lambda: fl.calibrated_config(pick([None, torch.ones(L, H), "r"]))),
         ("calibrated_config(bad l_perc/quantile)", lambda: fl.calibrated_config(ratios, **pick([{"l_perc": pick(BAD_INTS)}, {"quantile": pick(BAD_RATIOS)}, {"l_perc": L - 1}]))),
         ("teacher_forcing(bad)", teacher_bad),
@@ -201,6 +198,31 @@ def test_public_functions_refuse_bad_input_and_change_nothing(model, good):
     assert seen >= {name.split("(")[0] for name, _ in api_draws(rng, model, good)}  # every function
     assert fingerprint(model) == before and no_leftovers(model)
     assert model.tokenizer.padding_side == padding and trace_start() is None
+
+
+def test_image_attention_refuses_bad_input_and_changes_nothing(model, good):
+    """fl.image_attention's draws, with their own seeded stream (the draws above keep theirs)."""
+    rng = random.Random(SEED)
+    inputs = good[0]
+    n = inputs["input_ids"].shape[1]
+    draws = [
+        lambda: fl.image_attention(model, bad_inputs(rng, model, inputs)),
+        lambda: fl.image_attention(model, inputs, position=rng.choice([n, -n - 1, [], *BAD_INTS[3:]])),
+        lambda: fl.image_attention(model, {k: torch.cat([v, v]) for k, v in inputs.items()}),
+    ]
+    before = fingerprint(model)
+    failures = []
+    for _ in range(40):
+        try:
+            rng.choice(draws)()
+            failures.append("no error")
+        except fl.FacLensError as error:
+            if not str(error).strip():
+                failures.append("empty message")
+        except Exception as error:  # noqa: BLE001 - anything else is a finding
+            failures.append(f"{type(error).__name__}: {error}")
+    assert not failures, "\n".join(sorted(set(failures)))
+    assert fingerprint(model) == before and no_leftovers(model)
 
 
 # ------------------------------------------------------------------------------------------- CLI
