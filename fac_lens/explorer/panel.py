@@ -194,7 +194,7 @@ class Explorer:
         self.pick_label = w.HTML("<i>click a head in the grid (or call panel.select_head(layer, head))</i>")
         self.pick_label.add_class("fac-pick-label")
         self.head_view = w.HTML(layout=w.Layout(width="100%")).add_class("fac-head-view")
-        self.step = w.IntSlider(value=0, min=0, max=0, description="step", style=style, layout=row,
+        self.step = w.IntSlider(value=0, min=0, max=1, description="step", style=style, layout=row,
                                 disabled=True, continuous_update=False)  # fmt: skip
         self.step.add_class("fac-step")
         self.step_info = w.HTML().add_class("fac-step-info")
@@ -538,7 +538,7 @@ class Explorer:
             self.run_output.clear_output(wait=True)
             with self.run_output:
                 display_figure(comparison.figure(selection=selection))
-            self.step.max = max(len(steps) - 1, 0)
+            self.step.max = max(len(steps) - 1, 1)  # min == max breaks the slider in the browser
             self.step.value = 0
             self.step.disabled = False
             self._step_changed()
