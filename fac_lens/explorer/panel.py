@@ -37,6 +37,7 @@ from .head_view import head_view_html
 from .state import MEAN, STRATEGY_CHOICES, counts_html, describe_setting, setting, stale_html
 from .trajectory import trajectory_svg
 
+FULL = "calc(100% - 4px)"  # full width minus ipywidgets' 2 px margins, so nothing overflows the panel
 CSS = (
     "<style>.fac-panel{max-width:100%;overflow-x:hidden}.fac-panel .widget-html-content{white-space:normal;"
     "overflow-wrap:anywhere;line-height:1.35}.fac-stale{opacity:0.55}.fac-probs table td,.fac-probs table th"
@@ -150,7 +151,7 @@ class Explorer:
         n = model.n_layers
         config = config or calibrated_config(recorded)
         style = {"description_width": "72px"}
-        row = w.Layout(width="100%", max_width="430px", min_width="250px")
+        row = w.Layout(width=FULL, max_width="430px", min_width="250px")
 
         def slider(cls, name, value, lo, hi, step, fmt, dom):
             s = cls(value=value, min=lo, max=hi, step=step, description=name, style=style, layout=row,
@@ -179,21 +180,21 @@ class Explorer:
         self.mode.add_class("fac-mode")
         self.sample = w.Dropdown(
             options=[MEAN, *(item.label for item in self.items)], description="sample", style=style,
-            layout=w.Layout(width="100%", max_width="760px"),
+            layout=w.Layout(width=FULL, max_width="760px"),
         )  # fmt: skip
         self.sample.add_class("fac-sample")
         self.image = w.Image(format="png", layout=w.Layout(width="180px", min_width="120px", display="none"))
         self.image.add_class("fac-image")
         self.info = w.HTML(layout=w.Layout(flex="1 1 300px", min_width="220px")).add_class("fac-sample-info")
         self.counts = w.HTML().add_class("fac-counts")
-        self.message = w.HTML(layout=w.Layout(width="100%")).add_class("fac-message")
+        self.message = w.HTML(layout=w.Layout(width=FULL)).add_class("fac-message")
         self.grid = w.HTML().add_class("fac-head-grid")
         self.gain_grid = w.HTML().add_class("fac-gain-grid")
         self.trajectory = w.HTML().add_class("fac-trajectory-box")
         self.pick = w.Text(value="", layout=w.Layout(display="none")).add_class("fac-pick")
         self.pick_label = w.HTML("<i>click a head in the grid (or call panel.select_head(layer, head))</i>")
         self.pick_label.add_class("fac-pick-label")
-        self.head_view = w.HTML(layout=w.Layout(width="100%")).add_class("fac-head-view")
+        self.head_view = w.HTML(layout=w.Layout(width=FULL)).add_class("fac-head-view")
         self.step = w.IntSlider(value=0, min=0, max=1, description="step", style=style, layout=row,
                                 disabled=True, continuous_update=False)  # fmt: skip
         self.step.add_class("fac-step")
@@ -229,7 +230,7 @@ class Explorer:
         self.run_button.on_click(lambda button: self.run())
         self.batch_button.on_click(lambda button: self.check_batch())
 
-        wrap = w.Layout(flex_flow="row wrap", align_items="flex-start", width="100%")
+        wrap = w.Layout(flex_flow="row wrap", align_items="flex-start", width=FULL)
         controls = w.VBox(
             [*self.sliders.values(), self.strategy, self.mode],
             layout=w.Layout(flex="1 1 300px", min_width="260px"),
@@ -262,7 +263,7 @@ class Explorer:
                 w.HBox([self.batch_button, self.batch_progress], layout=wrap),
                 self.batch_result,
             ],
-            layout=w.Layout(width="100%"),
+            layout=w.Layout(width=FULL),
         )
         self.widget.add_class("fac-panel")
         self.update()
@@ -380,11 +381,12 @@ class Explorer:
             self.grid.value = head_grid_svg(
                 visual, selection.perception, selection.reasoning, gains, self.picked
             )
-            high = max(2.0, float(gains.max()))
+            spread = max(1.0, float((gains - 1).abs().max()))  # a scale centred on 1 (white)
             self.gain_grid.value = head_grid_svg(
                 gains, selection.perception, selection.reasoning, gains, self.picked, value_name="gain",
-                low=0.0, high=high, cmap="vlag",
-            ) + f"<div style='font-size:11px'>colour: gain 0 (blue) .. 1 (white) .. {high:.2f} (red)</div>"  # fmt: skip
+                low=1 - spread, high=1 + spread, cmap="vlag",
+            ) + (f"<div style='font-size:11px'>colour: gain below 1 blue, 1 white, above 1 red "
+                 f"(scale {1 - spread:.2f} .. {1 + spread:.2f})</div>")  # fmt: skip
             mean, std = ratios.layer_trajectory()
             self.trajectory.value = trajectory_svg(
                 mean, std, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas,

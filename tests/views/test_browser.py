@@ -512,12 +512,17 @@ def test_explorer_notebook_in_browser(page, lab_server):
         const panel = document.querySelector('.jp-Notebook .fac-panel');
         const readouts = [...panel.querySelectorAll('.widget-readout')]
             .filter(r => r.offsetParent && r.scrollWidth > r.clientWidth + 1).map(r => r.innerText);
-        return {panel: panel.scrollWidth - panel.clientWidth, readouts};
+        const right = panel.getBoundingClientRect().right;
+        const wide = [...panel.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > right + 2)
+            .slice(0, 5).map(e => e.tagName + '.' + [...e.classList].join('.'));
+        return {panel: panel.scrollWidth - panel.clientWidth, readouts, wide};
     }"""
     )
     page.locator(".jp-Notebook .fac-counts").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "browser_explorer_narrow.png"))
-    assert overflow["panel"] <= 2, f"the panel overflows a 900 px window by {overflow['panel']} px"
+    assert overflow["panel"] <= 2, (
+        f"the panel overflows a 900 px window by {overflow['panel']} px: {overflow['wide']}"
+    )
     assert not overflow["readouts"], f"slider readouts cut at 900 px: {overflow['readouts']}"
     late = [e for e in _notebook_state(page)["errors"] if _is_traceback(e)]
     assert not late, "a callback raised:\n" + "\n---\n".join(late)
