@@ -1,0 +1,347 @@
+"""Find which released layout a path (or hub id) holds, and read its records.
+
+Layouts, tried in this order (the first that fits is used and reported):
+
+* ``hub-cache``: a hub id (``AI4Math/MathVista``) resolved in the local Hugging Face cache only
+  (``huggingface_hub.snapshot_download(..., local_files_only=True)``: offline, never downloads);
+  the snapshot folder is then read as one of the layouts below (parquet first).
+* ``save_to_disk``: a folder written by ``datasets.Dataset(Dict).save_to_disk`` (``state.json`` /
+  ``dataset_dict.json``), read with ``datasets.load_from_disk`` (memory-mapped Arrow).
+* ``parquet``: a ``.parquet`` file, or a folder of the hub's parquet shards, read with pyarrow in
+  batches. Shards are matched to splits by name as the hub names them: ``data/testmini-00000-of-
+  00001-<hash>.parquet`` (prefix before the first "-"), or a folder named after the split
+  (``Full/adversarial/0000.parquet``, the hub's parquet converter). A folder with a single unnamed
+  set of shards (MMStar's ``mmstar.parquet``) is that one split.
+* ``original``: the benchmark's original annotation file(s) (JSON, JSON Lines) plus image files.
+* ``vlmevalkit-tsv``: VLMEvalKit's TSV (``index``, ``image`` as base64, ``question``, ...), read with
+  pandas as VLMEvalKit does. An ``image`` cell of at most 64 characters is, as in VLMEvalKit, the
+  ``index`` of the row holding the image (VLMEvalKit stores each image once).
+
+Images stored in parquet / Arrow are structs ``{"bytes", "path"}`` (``datasets.Image``); they are
+read undecoded and opened lazily, one per sample, by :func:`._spec.emit`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import FacLensError
+from ._spec import HUB_CACHE, ORIGINAL, PARQUET, SAVE_TO_DISK, TSV, BenchmarkSpec, Context
+
+Records = Iterator[tuple[dict, Context]]
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_DISK_MARKERS = ("state.json", "dataset_dict.json")
+_BATCH = 64
+HEADER = "__file_header__"  # key under which a record carries its file's top-level fields
+
+
+@dataclass(frozen=True)
+class Found:
+    """A recognised layout: its name, a one-line description, and its records (read lazily)."""
+
+    layout: str
+    description: str
+    records: Callable[[], Records]
+
+
+def find(
+    spec: BenchmarkSpec,
+    source: str | Path,
+    splits: tuple[str, ...],
+    cache_dir: str | None,
+    variant: str | None = None,
+) -> Found:
+    """The layout ``source`` holds for ``spec`` (``variant``: the one POPE variant file to read).
+
+    Raises:
+        FacLensError: nothing recognised; the message lists every layout looked for.
+    """
+    path = Path(source).expanduser()
+    if not path.exists() and isinstance(source, str) and _HUB_ID.fullmatch(source):
+        snapshot = _snapshot(spec, source, cache_dir)
+        found = _in_folder(spec, snapshot, splits, variant)
+        if found is None:
+            raise FacLensError(_nothing(spec, snapshot, splits, f"the cached snapshot of {source}"))
+        return Found(
+            f"{HUB_CACHE}:{found.layout}",
+            f"{source} from the local HF cache, {found.description}",
+            found.records,
+        )
+    if not path.exists():
+        raise FacLensError(
+            f"{spec.display_name}: {path} does not exist and is not a hub id (org/name).\n"
+            + _looked_for(spec, path, splits)
+        )
+    found = _file(spec, path, splits) if path.is_file() else _in_folder(spec, path, splits, variant)
+    if found is None:
+        raise FacLensError(_nothing(spec, path, splits, str(path)))
+    return found
+
+
+def _nothing(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...], what: str) -> str:
+    return f"{spec.display_name}: no layout recognised in {what}.\n" + _looked_for(spec, path, splits)
+
+
+def _looked_for(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...]) -> str:
+    """Every layout looked for, with what it needs; fac_lens never downloads."""
+    original = ", ".join(_original_names(spec, splits)) or "(none released)"
+    tsv = ", ".join(spec.tsv) or "(none released)"
+    hub = ", ".join(spec.hub_ids) or "(none)"
+    return (
+        f"Layouts looked for (split {'/'.join(splits)}):\n"
+        f"  {HUB_CACHE}: a hub id in the local HF cache: {hub}\n"
+        f"  {SAVE_TO_DISK}: a datasets.save_to_disk folder ({' or '.join(_DISK_MARKERS)})\n"
+        f"  {PARQUET}: a .parquet file or a folder of the hub's parquet shards\n"
+        f"  {ORIGINAL}: {original}\n"
+        f"  {TSV}: {tsv}\n"
+        "Download the benchmark yourself (fac_lens never downloads), e.g. "
+        f"`hf download {spec.hub_ids[0] if spec.hub_ids else '<id>'} --repo-type dataset`."
+    )
+
+
+def _snapshot(spec: BenchmarkSpec, repo_id: str, cache_dir: str | None) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(
+            snapshot_download(repo_id, repo_type="dataset", local_files_only=True, cache_dir=cache_dir)
+        )
+    except Exception as e:  # LocalEntryNotFoundError and relatives: not in the cache
+        raise FacLensError(
+            f"{spec.display_name}: {repo_id} is not in the local Hugging Face cache ({type(e).__name__}); "
+            f"fac_lens reads hub datasets offline only. Download it where there is network "
+            f"(`hf download {repo_id} --repo-type dataset`) or pass its folder."
+        ) from e
+
+
+def _file(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...]) -> Found | None:
+    if path.suffix == ".parquet":
+        return Found(PARQUET, f"parquet file {path}", lambda: _parquet_records([path], path.parent))
+    if path.suffix == ".tsv":
+        return Found(TSV, f"VLMEvalKit TSV {path}", lambda: _tsv_records(path))
+    if path.suffix in (".json", ".jsonl"):
+        return Found(
+            ORIGINAL,
+            f"annotation file {path}",
+            lambda: _original_records(spec, path, _key(spec, path), path.parent, splits[0]),
+        )
+    return None
+
+
+def _in_folder(spec: BenchmarkSpec, root: Path, splits: tuple[str, ...], variant: str | None) -> Found | None:
+    for marker in _DISK_MARKERS:
+        if (root / marker).is_file():
+            return Found(SAVE_TO_DISK, f"save_to_disk folder {root}", lambda: _disk_records(root, splits))
+    shards = sorted({p for depth in ("", "*/", "*/*/") for p in root.glob(f"{depth}*.parquet")})
+    if shards:
+        files, label = _split_shards(spec, root, shards, splits)
+        names = ", ".join(str(f.relative_to(root)) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        return Found(
+            PARQUET, f"parquet shards in {root} ({label}: {names})", lambda: _parquet_records(files, root)
+        )
+    original = _original(spec, root, splits, variant)
+    if original is not None:
+        return original
+    for name in spec.tsv:
+        if (root / name).is_file():
+            return Found(TSV, f"VLMEvalKit TSV {root / name}", lambda p=root / name: _tsv_records(p))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet shards and save_to_disk folders (Arrow, images as {bytes, path} structs).
+# ---------------------------------------------------------------------------------------------
+
+
+def _shard_names(root: Path, shard: Path) -> set[str]:
+    """The split names a shard's path carries: its file-name prefix and its folder names."""
+    rel = shard.relative_to(root)
+    return {rel.name.split("-")[0].split(".")[0], *rel.parts[:-1]}
+
+
+def _split_shards(
+    spec: BenchmarkSpec, root: Path, shards: list[Path], splits: tuple[str, ...]
+) -> tuple[list[Path], str]:
+    chosen = [s for split in splits for s in shards if split in _shard_names(root, s)]
+    if chosen:
+        return chosen, f"split {'/'.join(splits)}"
+    groups = {(s.relative_to(root).parent, s.name.split("-")[0]) for s in shards}
+    if len(groups) == 1:  # a single unnamed set of shards (e.g. mmstar.parquet): the one split
+        return shards, "its only split"
+    found = sorted({s.name.split("-")[0] for s in shards})
+    raise FacLensError(
+        f"{spec.display_name}: no parquet shard of split {'/'.join(splits)} in {root}; shards found for "
+        f"{found}: pass split= (--split) with one of them"
+    )
+
+
+def _parquet_records(files: list[Path], root: Path) -> Records:
+    import pyarrow.parquet as pq
+
+    for file in files:
+        rel = file.relative_to(root) if file.is_relative_to(root) else file
+        row = 0
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=_BATCH):
+            for record in batch.to_pylist():
+                yield record, Context(PARQUET, root, f"{rel}: row {row}")
+                row += 1
+
+
+def _disk_records(root: Path, splits: tuple[str, ...]) -> Records:
+    from datasets import Dataset, load_from_disk
+
+    data = load_from_disk(str(root))
+    if isinstance(data, Dataset):
+        parts = [("", data)]
+    else:
+        absent = [s for s in splits if s not in data]
+        if absent and len(data) != 1:
+            raise FacLensError(
+                f"{root}: no split {'/'.join(absent)} in this save_to_disk folder; it has {list(data)}: "
+                "pass split= (--split) with one of them"
+            )
+        parts = [(s, data[s]) for s in splits if s in data] or list(data.items())
+    for split, table in parts:
+        row = 0
+        for batch in table.with_format("arrow").iter(batch_size=_BATCH):  # undecoded image structs
+            for record in batch.to_pylist():
+                where = f"{root}{f' [{split}]' if split else ''}: row {row}"
+                yield record, Context(SAVE_TO_DISK, root, where)
+                row += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# VLMEvalKit TSV.
+# ---------------------------------------------------------------------------------------------
+
+
+def _tsv_records(path: Path) -> Records:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as e:
+        raise FacLensError(f"{path}: not a readable TSV ({e})") from e
+    if "index" not in frame.columns or "question" not in frame.columns:
+        raise FacLensError(
+            f"{path}: a VLMEvalKit TSV has 'index' and 'question' columns; found {list(frame.columns)}"
+        )
+    records = frame.to_dict("records")
+    images = {r["index"]: r.get("image") for r in records}
+    for row, record in enumerate(records):
+        image = record.get("image")
+        if isinstance(image, str) and 0 < len(image) <= 64 and image in images:
+            record["image"] = images[image]  # VLMEvalKit: a short cell names the row with the image
+        yield record, Context(TSV, path.parent, f"{path}: row {row} (index {record['index']})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Original releases (JSON / JSON Lines + image files).
+# ---------------------------------------------------------------------------------------------
+
+
+def _original_names(spec: BenchmarkSpec, splits: tuple[str, ...]) -> list[str]:
+    names = []
+    for entry in spec.original:
+        if "{variant}" in entry.path:
+            names.append(entry.path.replace("{variant}", "{" + "|".join(spec.variants) + "}"))
+        else:
+            names.extend(dict.fromkeys(entry.path.format(split=s) for s in splits))
+    return names
+
+
+def _original(spec: BenchmarkSpec, root: Path, splits: tuple[str, ...], variant: str | None) -> Found | None:
+    for entry in spec.original:
+        if "{variant}" in entry.path:  # one file per variant (POPE)
+            wanted = [variant] if variant else list(spec.variants)
+            files = [(v, root / entry.path.format(variant=v)) for v in wanted]
+            present = [(v, f) for v, f in files if f.is_file()]
+            if present:
+                desc = ", ".join(str(f) for _, f in present)
+                return Found(
+                    ORIGINAL, f"original files {desc}", lambda p=present: _variant_records(spec, p, root)
+                )
+            continue
+        for split in splits:
+            file = root / entry.path.format(split=split)
+            if file.is_file():
+                return Found(
+                    ORIGINAL,
+                    f"original file {file}",
+                    lambda f=file, k=entry.key, s=split: _original_records(spec, f, k, root, s),
+                )
+    return None
+
+
+def _variant_records(spec: BenchmarkSpec, files: list[tuple[str, Path]], root: Path) -> Records:
+    for variant, file in files:
+        for record, ctx in _original_records(spec, file, None, root, variant):
+            yield {**record, spec.variant_field: variant}, ctx
+
+
+def _key(spec: BenchmarkSpec, path: Path) -> str | None:
+    """The records key of the original file named like ``path`` (for a file passed directly)."""
+    for entry in spec.original:
+        if Path(entry.path).name.split("{")[0] and path.name.startswith(Path(entry.path).name.split("{")[0]):
+            return entry.key
+    return None
+
+
+def _original_records(spec: BenchmarkSpec, path: Path, key: str | None, root: Path, split: str) -> Records:
+    dirs = tuple(root / d.format(split=split) for d in spec.image_dirs)
+    for where, record in _json_file_records(path, key):
+        yield record, Context(ORIGINAL, root, f"{path}: {where}", dirs)
+
+
+def _json_file_records(path: Path, key: str | None) -> Iterator[tuple[str, dict]]:
+    """Records of a JSON file (a list, a dict keyed by id, or ``data[key]``) or a JSON Lines file
+    (also under a .json name, as POPE's files are)."""
+    if path.suffix == ".jsonl":
+        yield from _jsonl_records(path)
+        return
+    try:
+        with path.open(encoding="utf-8") as f:
+            data: Any = json.load(f)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # one object per line
+            yield from _jsonl_records(path)
+            return
+        raise FacLensError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from e
+    header: dict = {}
+    if key is not None:
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise FacLensError(f"{path}: expected a JSON object with a {key!r} list of records")
+        header = {k: v for k, v in data.items() if k != key}  # e.g. SEED-Bench's question_type names
+        data = data[key]
+    if isinstance(data, dict):
+        items = [(f"record {k!r}", v) for k, v in data.items()]
+    elif isinstance(data, list):
+        items = [(f"record {i}", v) for i, v in enumerate(data)]
+    else:
+        raise FacLensError(
+            f"{path}: expected a list of records or a dict of records, got {type(data).__name__}"
+        )
+    for where, record in items:
+        if not isinstance(record, dict):
+            raise FacLensError(f"{path}: {where}: expected a JSON object, got {type(record).__name__}")
+        yield where, ({**record, HEADER: header} if header else record)
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"line {lineno}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise FacLensError(f"{path}: {where}: invalid JSON ({e.msg})") from e
+            if not isinstance(record, dict):
+                raise FacLensError(f"{path}: {where}: expected a JSON object, got {type(record).__name__}")
+            yield where, record
