@@ -16,7 +16,8 @@ from .loaders import BENCHMARKS, LoadReport, load_benchmark
 from .sample import Sample
 
 SYNTHETIC = ("synthetic", "synthetic-pope")
-DATASETS: tuple[str, ...] = (*SYNTHETIC, *BENCHMARKS)
+POPE_VARIANTS = tuple(f"pope-{v}" for v in BENCHMARKS["pope"].variants)  # POPE restricted to one variant
+DATASETS: tuple[str, ...] = (*SYNTHETIC, *BENCHMARKS, *POPE_VARIANTS)
 DEFAULT_ROOTS: dict[str, Callable[[], Path]] = {}
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import FacLensError
-from ._spec import HUB_CACHE, ORIGINAL, PARQUET, SAVE_TO_DISK, TSV, BenchmarkSpec, Context
+from ._spec import HUB_CACHE, ORIGINAL, PARQUET, SAVE_TO_DISK, TSV, BenchmarkSpec, Context, OriginalFile
 
 Records = Iterator[tuple[dict, Context]]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -125,10 +125,16 @@ def _file(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...]) -> Found | N
     if path.suffix == ".tsv":
         return Found(TSV, f"VLMEvalKit TSV {path}", lambda: _tsv_records(path))
     if path.suffix in (".json", ".jsonl"):
+        entry = _entry(spec, path)
+        key = entry.key if entry else None
+        root = path.parents[len(Path(entry.path).parts) - 1] if entry else path.parent  # the release's root
+        if entry is not None and "{variant}" in entry.path:  # POPE: the variant is in the file name
+            variant = next((v for v in spec.variants if v in path.name), "")
+            return Found(
+                ORIGINAL, f"original file {path}", lambda: _variant_records(spec, [(variant, path)], root)
+            )
         return Found(
-            ORIGINAL,
-            f"annotation file {path}",
-            lambda: _original_records(spec, path, _key(spec, path), path.parent, splits[0]),
+            ORIGINAL, f"annotation file {path}", lambda: _original_records(spec, path, key, root, splits[0])
         )
     return None
 
@@ -284,11 +290,15 @@ def _variant_records(spec: BenchmarkSpec, files: list[tuple[str, Path]], root: P
             yield {**record, spec.variant_field: variant}, ctx
 
 
-def _key(spec: BenchmarkSpec, path: Path) -> str | None:
-    """The records key of the original file named like ``path`` (for a file passed directly)."""
+def _entry(spec: BenchmarkSpec, path: Path) -> OriginalFile | None:
+    """The original file entry ``path`` is an instance of (for a file passed directly)."""
     for entry in spec.original:
-        if Path(entry.path).name.split("{")[0] and path.name.startswith(Path(entry.path).name.split("{")[0]):
-            return entry.key
+        pattern = re.escape(Path(entry.path).name).replace(r"\{split\}", ".+").replace(r"\{variant\}", ".+")
+        if (
+            re.fullmatch(pattern, path.name)
+            and path.parts[-len(Path(entry.path).parts) :][:-1] == Path(entry.path).parts[:-1]
+        ):
+            return entry
     return None
 
 
@@ -318,7 +328,9 @@ def _json_file_records(path: Path, key: str | None) -> Iterator[tuple[str, dict]
             raise FacLensError(f"{path}: expected a JSON object with a {key!r} list of records")
         header = {k: v for k, v in data.items() if k != key}  # e.g. SEED-Bench's question_type names
         data = data[key]
-    if isinstance(data, dict):
+    if isinstance(data, dict) and not all(isinstance(v, dict) for v in data.values()):
+        items = [("line 1", data)]  # JSON Lines holding a single record
+    elif isinstance(data, dict):
         items = [(f"record {k!r}", v) for k, v in data.items()]
     elif isinstance(data, list):
         items = [(f"record {i}", v) for i, v in enumerate(data)]

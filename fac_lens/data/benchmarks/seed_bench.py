@@ -12,6 +12,9 @@ Releases read (facts from the dataset cards and the official repositories):
 * VLMEvalKit ``SEEDBench_IMG.tsv``: ``index``, ``image`` (base64), ``question``, ``A``-``D``,
   ``answer``, ``category`` (the question type's name).
 
+``kind`` is the question type's name: from the file's ``question_type`` mapping, else the table
+in SEED-Bench's README (ids 1-9 image dimensions, 10-12 video).
+
 Video questions (``data_type`` not "image") are left out and counted in ``report.excluded``.
 Prompt: the question, then the lettered options. Answer type: an option letter. Metric: weighted
 F1 over letters (multi-class scheme) and accuracy, per question type.
@@ -37,6 +40,22 @@ from ._spec import (
 )
 
 _CHOICES = ("choice_a", "choice_b", "choice_c", "choice_d")
+# The question types of SEED-Bench v1 as its README lists SEED-Bench.json's "question_type": used
+# where a release carries only the id (the hub parquet); the file's own mapping wins when present.
+QUESTION_TYPES = {
+    "1": "Scene Understanding",
+    "2": "Instance Identity",
+    "3": "Instance Location",
+    "4": "Instance Attributes",
+    "5": "Instances Counting",
+    "6": "Spatial Relation",
+    "7": "Instance Interaction",
+    "8": "Visual Reasoning",
+    "9": "Text Understanding",
+    "10": "Action Recognition",
+    "11": "Action Prediction",
+    "12": "Procedure Understanding",
+}
 
 
 def _data_file(data_id: str, ctx: Context) -> ImageRef | None:
@@ -61,7 +80,10 @@ def convert(record: dict, ctx: Context) -> Pending:
     question_id, question, *rest = require(record, fields, ctx.where)
     choices = tuple(text(c) for c in rest[:4])
     answer, type_id, data_id = rest[4:]
-    names = {text(v): str(k) for k, v in (record.get(HEADER, {}).get("question_type") or {}).items()}
+    names = {
+        **QUESTION_TYPES,
+        **{text(v): str(k) for k, v in (record.get(HEADER, {}).get("question_type") or {}).items()},
+    }
     embedded = ctx.layout != "original" and not missing(record.get("image"))
     image = image_ref(record["image"], ctx) if embedded else _data_file(text(data_id), ctx)
     meta = {
