@@ -218,9 +218,20 @@ def test_corrupt_embedded_image_is_warned_and_skipped(tmp_path):
     ]
     write_tsv(tmp_path / "POPE.tsv", rows)
     report = LoadReport()
-    with pytest.warns(ImageSkippedWarning, match="could not be opened or decoded"):
+    with pytest.warns(ImageSkippedWarning) as record:
         assert list(load_benchmark("pope", tmp_path, report=report)) == []
+    assert "could not be opened or decoded" in str(record[0].message)
+    assert "POPE: skipped 1 of 1 samples" in str(record[-1].message)
     assert report.skipped == 1 and "row 0" in report.skipped_files[0]
+
+
+def test_mmstar_tsv_record_without_options_is_named(tmp_path):
+    row = {"index": 5, "question": "No options here", "answer": "A", "category": "x", "image": ""}
+    write_tsv(tmp_path / "MMStar.tsv", [row])
+    with pytest.raises(
+        FacLensError, match=re.escape("MMStar.tsv: row 0 (index 5): no options 'A: ..., B: ...'")
+    ):
+        list(load_benchmark("mmstar", tmp_path))
 
 
 def test_load_samples_reads_any_layout_and_pope(tmp_path):

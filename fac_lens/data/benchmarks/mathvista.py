@@ -51,6 +51,13 @@ def literal_list(value, where: str) -> tuple[str, ...]:
     return tuple(text(v) for v in (value or ()))
 
 
+def _number(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
 def convert(record: dict, ctx: Context) -> Pending:
     tsv = ctx.layout == TSV
     id_field = "index" if tsv else "pid"
@@ -70,7 +77,7 @@ def convert(record: dict, ctx: Context) -> Pending:
     meta = {
         "answer_type": get(record, "answer_type"),
         "unit": get(record, "unit"),
-        "precision": get(record, "precision"),
+        "precision": _number(get(record, "precision")),  # decimals; a TSV holds it as text
         "query": get(record, "query"),
         "task": metadata.get("task") or get(record, "task"),
         "category": metadata.get("category") or get(record, "category"),
