@@ -191,6 +191,25 @@ def test_parquet_split_not_found_names_the_splits_there(tmp_path):
     assert len(list(load_benchmark("mathvista-mini", source, split="test"))) == 3
 
 
+def test_pope_full_config_variant_folders(tmp_path):
+    """lmms-lab/POPE's ``Full`` config: one folder of shards per variant, read with its variant."""
+    from datasets import Dataset
+
+    from .benchmark_fixtures import POPE_FEATURES, pope_hf
+
+    rows = pope_hf()["test"]
+    for variant in ("adversarial", "popular", "random"):
+        part = [{**r, "category": None} for r in rows if r["category"] == variant]  # the folder names it
+        (tmp_path / "Full" / variant).mkdir(parents=True)
+        Dataset.from_list(part, features=POPE_FEATURES).to_parquet(
+            str(tmp_path / "Full" / variant / "0000.parquet")
+        )
+    load = load_benchmark("pope", tmp_path, split="popular")
+    assert "variant folders popular" in load.description
+    assert [(s.kind, s.answer, pixel(s)) for s in load] == [("popular", "yes", RED), ("popular", "no", GREEN)]
+    assert len(list(load_benchmark("pope", tmp_path))) == 6
+
+
 def test_a_single_file_of_each_kind_is_read(tmp_path):
     build("mmstar", "parquet", tmp_path)
     assert load_benchmark("mmstar", tmp_path / "repo/mmstar.parquet").layout == "parquet"

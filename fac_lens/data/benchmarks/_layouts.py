@@ -145,10 +145,12 @@ def _in_folder(spec: BenchmarkSpec, root: Path, splits: tuple[str, ...], variant
             return Found(SAVE_TO_DISK, f"save_to_disk folder {root}", lambda: _disk_records(root, splits))
     shards = sorted({p for depth in ("", "*/", "*/*/") for p in root.glob(f"{depth}*.parquet")})
     if shards:
-        files, label = _split_shards(spec, root, shards, splits)
+        files, label, tags = _split_shards(spec, root, shards, splits, variant)
         names = ", ".join(str(f.relative_to(root)) for f in files[:3]) + (" ..." if len(files) > 3 else "")
         return Found(
-            PARQUET, f"parquet shards in {root} ({label}: {names})", lambda: _parquet_records(files, root)
+            PARQUET,
+            f"parquet shards in {root} ({label}: {names})",
+            lambda: _parquet_records(files, root, tags),
         )
     original = _original(spec, root, splits, variant)
     if original is not None:
@@ -171,30 +173,43 @@ def _shard_names(root: Path, shard: Path) -> set[str]:
 
 
 def _split_shards(
-    spec: BenchmarkSpec, root: Path, shards: list[Path], splits: tuple[str, ...]
-) -> tuple[list[Path], str]:
+    spec: BenchmarkSpec, root: Path, shards: list[Path], splits: tuple[str, ...], variant: str | None
+) -> tuple[list[Path], str, dict[Path, dict]]:
+    """(shards to read, a label, fields to add per shard): the shards of ``splits``; else, for a
+    benchmark with variants, the shards in folders named after them (lmms-lab/POPE's ``Full``
+    config: ``Full/adversarial/0000.parquet``), each tagged with its variant; else a single
+    unnamed set of shards."""
     chosen = [s for split in splits for s in shards if split in _shard_names(root, s)]
     if chosen:
-        return chosen, f"split {'/'.join(splits)}"
+        return chosen, f"split {'/'.join(splits)}", {}
+    wanted = [variant] if variant else list(spec.variants)
+    by_variant = [(v, s) for v in wanted for s in shards if v in _shard_names(root, s)]
+    if by_variant:
+        tags = {s: {spec.variant_field: v} for v, s in by_variant}
+        return [s for _, s in by_variant], f"variant folders {'/'.join(wanted)}", tags
     groups = {(s.relative_to(root).parent, s.name.split("-")[0]) for s in shards}
     if len(groups) == 1:  # a single unnamed set of shards (e.g. mmstar.parquet): the one split
-        return shards, "its only split"
-    found = sorted({s.name.split("-")[0] for s in shards})
+        return shards, "its only split", {}
+    found = sorted({n for s in shards for n in _shard_names(root, s) if not n.isdigit()})
     raise FacLensError(
-        f"{spec.display_name}: no parquet shard of split {'/'.join(splits)} in {root}; shards found for "
-        f"{found}: pass split= (--split) with one of them"
+        f"{spec.display_name}: no parquet shard of split {'/'.join(splits)} in {root}; the shards there are "
+        f"named {found}: pass split= to load_benchmark with one of them (or point --data at that split's file)"
     )
 
 
-def _parquet_records(files: list[Path], root: Path) -> Records:
+def _parquet_records(files: list[Path], root: Path, tags: dict[Path, dict] | None = None) -> Records:
     import pyarrow.parquet as pq
 
     for file in files:
         rel = file.relative_to(root) if file.is_relative_to(root) else file
+        tag = (tags or {}).get(file, {})
         row = 0
         for batch in pq.ParquetFile(file).iter_batches(batch_size=_BATCH):
             for record in batch.to_pylist():
-                yield record, Context(PARQUET, root, f"{rel}: row {row}")
+                yield (
+                    {**tag, **{k: v for k, v in record.items() if v is not None}} if tag else record,
+                    Context(PARQUET, root, f"{rel}: row {row}"),
+                )
                 row += 1
 
 
@@ -209,7 +224,7 @@ def _disk_records(root: Path, splits: tuple[str, ...]) -> Records:
         if absent and len(data) != 1:
             raise FacLensError(
                 f"{root}: no split {'/'.join(absent)} in this save_to_disk folder; it has {list(data)}: "
-                "pass split= (--split) with one of them"
+                "pass split= to load_benchmark with one of them"
             )
         parts = [(s, data[s]) for s in splits if s in data] or list(data.items())
     for split, table in parts:
