@@ -68,6 +68,23 @@ def test_eval_on_every_other_benchmark(tmp_path, capsys, name):
 
 
 @pytest.mark.slow
+def test_pope_scores_of_an_eval_agree_with_the_summary(tmp_path, capsys):
+    """POPE's accuracy and F1 from the stored records equal the harness's accuracy and binary F1."""
+    from fac_lens.data.benchmarks.pope import pope_from_records
+
+    source, _ = build("pope", "tsv", tmp_path)
+    store = tmp_path / "s.sqlite"
+    args = ["eval", "--dataset", "pope", "--data", source, "--method", "vanilla", "--limit", "5"]
+    assert main([*args, "--store", str(store), "--json", *SMALL]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = pope_from_records(ResultStore(store).records())
+    assert report["all"]["n"] == summary["n"] == 5
+    assert report["all"]["accuracy"] == pytest.approx(summary["accuracy"])
+    assert report["all"]["f1"] == pytest.approx(summary["binary_f1"])
+    assert set(report) == {"adversarial", "popular", "random", "all"}
+
+
+@pytest.mark.slow
 def test_figures_on_a_benchmark_release(tmp_path, capsys):
     source, _ = build("pope", "parquet", tmp_path)
     out = tmp_path / "figures"

@@ -66,7 +66,7 @@ def find(
         snapshot = _snapshot(spec, source, cache_dir)
         found = _in_folder(spec, snapshot, splits, variant)
         if found is None:
-            raise FacLensError(_nothing(spec, snapshot, splits, f"the cached snapshot of {source}"))
+            raise FacLensError(_nothing(spec, splits, f"the cached snapshot of {source}"))
         return Found(
             f"{HUB_CACHE}:{found.layout}",
             f"{source} from the local HF cache, {found.description}",
@@ -75,19 +75,19 @@ def find(
     if not path.exists():
         raise FacLensError(
             f"{spec.display_name}: {path} does not exist and is not a hub id (org/name).\n"
-            + _looked_for(spec, path, splits)
+            + _looked_for(spec, splits)
         )
     found = _file(spec, path, splits) if path.is_file() else _in_folder(spec, path, splits, variant)
     if found is None:
-        raise FacLensError(_nothing(spec, path, splits, str(path)))
+        raise FacLensError(_nothing(spec, splits, str(path)))
     return found
 
 
-def _nothing(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...], what: str) -> str:
-    return f"{spec.display_name}: no layout recognised in {what}.\n" + _looked_for(spec, path, splits)
+def _nothing(spec: BenchmarkSpec, splits: tuple[str, ...], what: str) -> str:
+    return f"{spec.display_name}: no layout recognised in {what}.\n" + _looked_for(spec, splits)
 
 
-def _looked_for(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...]) -> str:
+def _looked_for(spec: BenchmarkSpec, splits: tuple[str, ...]) -> str:
     """Every layout looked for, with what it needs; fac_lens never downloads."""
     original = ", ".join(_original_names(spec, splits)) or "(none released)"
     tsv = ", ".join(spec.tsv) or "(none released)"
@@ -106,16 +106,17 @@ def _looked_for(spec: BenchmarkSpec, path: Path, splits: tuple[str, ...]) -> str
 
 def _snapshot(spec: BenchmarkSpec, repo_id: str, cache_dir: str | None) -> Path:
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
         return Path(
             snapshot_download(repo_id, repo_type="dataset", local_files_only=True, cache_dir=cache_dir)
         )
-    except Exception as e:  # LocalEntryNotFoundError and relatives: not in the cache
+    except (LocalEntryNotFoundError, HFValidationError) as e:
         raise FacLensError(
-            f"{spec.display_name}: {repo_id} is not in the local Hugging Face cache ({type(e).__name__}); "
-            f"fac_lens reads hub datasets offline only. Download it where there is network "
-            f"(`hf download {repo_id} --repo-type dataset`) or pass its folder."
+            f"{spec.display_name}: {repo_id} is not in the local Hugging Face cache ({type(e).__name__}), "
+            f"and no folder {repo_id} exists here; fac_lens reads hub datasets offline only. Download it "
+            f"where there is network (`hf download {repo_id} --repo-type dataset`) or pass its folder."
         ) from e
 
 

@@ -12,6 +12,9 @@ Releases read (facts from the official release):
   ``image_filename``, ``question_index``, ``question_family_index``, ``program``) and an ``image``
   column (Image struct). VLMEvalKit has no CLEVR TSV.
 
+Sources: the CLEVR v1.0 release (cs.stanford.edu/people/jcjohns/clevr, CLEVR_v1.0.zip) and the
+paper's description of question families and programs.
+
 Prompt: the question as released. Answer type: a count, yes/no or an attribute word (CLEVR's
 synonyms are accepted, see :mod:`fac_lens.data.answers`). Metric: accuracy (per question family).
 """

@@ -15,6 +15,11 @@ Releases read (facts from the dataset card and the official repositories):
   reads those three ids from it), ``image`` (base64), ``question``, ``answer`` ("Yes" | "No"),
   ``category``, ``l2-category``; image questions only.
 
+Sources: github.com/tianyi-lab/HallusionBench (README, HallusionBench.json),
+huggingface.co/datasets/lmms-lab/HallusionBench (README ``dataset_info``), VLMEvalKit
+``vlmeval/dataset/image_yorn.py`` and ``utils/yorn.py`` (``Hallusion_rating`` groups by
+``l2-category`` and reads the three ids from ``index.split("_")[3:6]``).
+
 Prompt: the question as released. Answer type: "yes" / "no". Metric: weighted F1 over yes/no
 (the FAC paper's binary scheme) and accuracy. Questions without an image are yielded with
 ``image=None``; evaluation leaves them out and counts them.

@@ -12,6 +12,10 @@ Releases read (facts from the dataset card and the official repositories):
 * VLMEvalKit ``MathVision_MINI.tsv``: ``index``, ``image`` (base64), ``question``, ``answer``,
   ``choices`` (a Python list literal), ``category`` (the subject), ``level``.
 
+Sources: huggingface.co/datasets/MathLLMs/MathVision (README ``dataset_info``, ``data/`` files),
+github.com/mathllm/MATH-V, VLMEvalKit ``vlmeval/dataset/utils/mathv.py`` (``choices`` through
+``eval``, ``category``).
+
 Prompt: the question as released, then the lettered options (``Sample.prompt``). Answer type: an
 option letter, or free form. Metric: accuracy (per subject).
 """

@@ -16,6 +16,10 @@ Releases read (facts from the dataset card and the official repositories):
   asked as is), ``answer``, ``question_type``, ``answer_type``, ``choices`` (a Python list literal),
   ``precision``, ``unit``, ``task``, ``skills`` (a list literal).
 
+Sources: the card's ``dataset_info`` (huggingface.co/datasets/AI4Math/MathVista, README.md) and
+its file list; VLMEvalKit ``vlmeval/dataset/utils/mathvista.py`` (``post_check`` reads
+``question_type``, ``answer_type``, ``choices`` through ``eval``, ``precision``).
+
 Prompt: ``query`` (TSV: ``question``). Answer type: an option letter (the released option text is
 mapped to its letter) or free form (number with ``precision``, text, unit in ``meta``).
 Metric: accuracy (per task in ``meta``).

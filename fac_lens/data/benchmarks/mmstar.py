@@ -10,6 +10,11 @@ Releases read (facts from the dataset card and VLMEvalKit):
   ``category``, ``l2-category``, ``image`` (base64) and, where present, option columns ``A``-``D``.
 * No original JSON release exists.
 
+Sources: huggingface.co/datasets/Lin-Chen/MMStar (file list: ``mmstar.parquet``, ``MMStar.tsv``;
+features as on its card and its copies), VLMEvalKit ``vlmeval/dataset/image_mcq.py`` (MCQ TSVs:
+options in columns ``A``, ``B``, ...). The TSV's exact columns were not checked: options come from
+``A``-``D`` when present, else from the question text.
+
 Prompt: the question stem, then the lettered options (``Sample.prompt``). Answer type: an option
 letter. Metric: weighted F1 over option letters (the FAC paper's multi-class scheme) and accuracy.
 """

@@ -16,6 +16,10 @@ Releases read (facts from the official repository, the dataset card and VLMEvalK
 * VLMEvalKit ``POPE.tsv``: ``index``, ``image`` (base64, or the index of the row holding it),
   ``question``, ``answer`` ("Yes" | "No"), ``category`` (the variant).
 
+Sources: github.com/RUCAIBox/POPE (``output/coco``), huggingface.co/datasets/lmms-lab/POPE (file
+list: ``data/``, ``Full/<variant>/``; features as on its card's copies), VLMEvalKit
+``vlmeval/dataset/image_yorn.py`` (``POPE.tsv``; scores grouped by ``category``).
+
 ``split=`` selects a variant ("random", "popular", "adversarial"); default: all three. Prompt: the
 question as released. Answer type: yes/no. Metrics (:func:`pope_scores`): accuracy, precision,
 recall and F1 with "yes" the positive class, and the yes-ratio, per variant.
@@ -23,7 +27,8 @@ recall and F1 with "yes" the positive class, and the yes-ratio, per variant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ...errors import FacLensError
 from ..answers import normalize_answer
@@ -123,3 +128,12 @@ SPEC = BenchmarkSpec(
     metric="accuracy, precision, recall, F1 (yes positive), yes-ratio; per variant",
     prompt="question as released",
 )
+
+
+def pope_from_records(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """:func:`pope_report` from evaluation records (the results store's ``records``: ``kind`` the
+    variant, ``predicted`` the extracted answer or None, ``answer`` the reference)."""
+    records = list(records)
+    return pope_report(
+        [r["kind"] for r in records], [r["predicted"] for r in records], [r["answer"] for r in records]
+    )

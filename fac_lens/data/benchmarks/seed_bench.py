@@ -15,6 +15,11 @@ Releases read (facts from the dataset cards and the official repositories):
 ``kind`` is the question type's name: from the file's ``question_type`` mapping, else the table
 in SEED-Bench's README (ids 1-9 image dimensions, 10-12 video).
 
+Sources: huggingface.co/datasets/AILab-CVC/SEED-Bench (``SEED-Bench.py`` features, file list),
+github.com/AILab-CVC/SEED-Bench (README: the JSON and its ``question_type`` table),
+huggingface.co/datasets/lmms-lab/SEED-Bench (file list; its image column is read as a list, as
+lmms-lab's SEED-Bench-2 card declares, or a single image), VLMEvalKit ``image_mcq.py``.
+
 Video questions (``data_type`` not "image") are left out and counted in ``report.excluded``.
 Prompt: the question, then the lettered options. Answer type: an option letter. Metric: weighted
 F1 over letters (multi-class scheme) and accuracy, per question type.
