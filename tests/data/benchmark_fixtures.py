@@ -725,6 +725,7 @@ def layouts(name: str) -> list[str]:
     return [
         "parquet",
         "save_to_disk",
+        "arrow-cache",
         "hub-cache",
         *(["original"] if spec["original"] else []),
         *(["tsv"] if spec["tsv"] else []),
@@ -750,6 +751,13 @@ def build(name: str, layout: str, tmp: Path) -> tuple[str, dict]:
         splits = {split: dataset(rows, spec["features"]) for split, rows in spec["hf"]().items()}
         datasets.DatasetDict(splits).save_to_disk(str(tmp / "disk"))
         return str(tmp / "disk"), {}
+    if layout == "arrow-cache":  # what load_dataset writes to its cache, written by datasets itself
+        write_parquet_folder(name, tmp / "repo")
+        shards = sorted((tmp / "repo").rglob("*.parquet"))
+        splits = {p.name.split("-")[0] if "-" in p.name else "val": str(p) for p in shards}
+        datasets.load_dataset("parquet", data_files=splits, cache_dir=str(tmp / "cache"))
+        (folder,) = {p.parent for p in (tmp / "cache").rglob("*.arrow")}
+        return str(folder), {}
     if layout == "hub-cache":
         repo = tmp / "hub" / f"datasets--{spec['hub'].replace('/', '--')}"
         revision = "0123456789abcdef0123456789abcdef01234567"

@@ -17,7 +17,9 @@ SEED-Bench         hub/parquet/save_to_disk, JSON, TSV         weighted F1 (mult
 POPE               hub/parquet/save_to_disk, JSONL, TSV        acc, P, R, F1, yes-ratio
 =================  ==========================================  =========================
 
-Each module's docstring records its released schemas and where they come from.
+"hub" stands for every Hugging Face form: a hub id in the local cache, parquet shards, a
+``save_to_disk`` folder and a ``load_dataset`` Arrow cache folder (:mod:`._layouts`). Each
+module's docstring records its released schemas and where they come from.
 """
 
 from __future__ import annotations
@@ -95,8 +97,8 @@ class BenchmarkLoad(Iterator[Sample]):
 
     Attributes:
         benchmark: the display name ("MathVista-mini").
-        layout: the layout recognised: "parquet", "save_to_disk", "original", "vlmevalkit-tsv", or
-            "hub-cache:<one of those>" for a hub id.
+        layout: the layout recognised: "parquet", "save_to_disk", "arrow-cache", "original",
+            "vlmevalkit-tsv", or "hub-cache:<one of those>" for a hub id.
         description: what was read, in words (paths, split, hub id).
         split: the split (or POPE variant) asked for; None for the benchmark's default.
         report: counts of yielded, skipped (bad image) and excluded records.

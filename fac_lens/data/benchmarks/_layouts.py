@@ -7,6 +7,9 @@ Layouts, tried in this order (the first that fits is used and reported):
   the snapshot folder is then read as one of the layouts below (parquet first).
 * ``save_to_disk``: a folder written by ``datasets.Dataset(Dict).save_to_disk`` (``state.json`` /
   ``dataset_dict.json``), read with ``datasets.load_from_disk`` (memory-mapped Arrow).
+* ``arrow-cache``: a folder of the ``datasets`` cache that ``load_dataset`` wrote
+  (``dataset_info.json`` beside ``<builder>-<split>[-00000-of-00002].arrow``), read with
+  ``datasets.Dataset.from_file`` (memory-mapped).
 * ``parquet``: a ``.parquet`` file, or a folder of the hub's parquet shards, read with pyarrow in
   batches. Shards are matched to splits by name as the hub names them: ``data/testmini-00000-of-
   00001-<hash>.parquet`` (prefix before the first "-"), or a folder named after the split
@@ -31,7 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import FacLensError
-from ._spec import HUB_CACHE, ORIGINAL, PARQUET, SAVE_TO_DISK, TSV, BenchmarkSpec, Context, OriginalFile
+from ._spec import (
+    ARROW_CACHE,
+    HUB_CACHE,
+    ORIGINAL,
+    PARQUET,
+    SAVE_TO_DISK,
+    TSV,
+    BenchmarkSpec,
+    Context,
+    OriginalFile,
+)
 
 Records = Iterator[tuple[dict, Context]]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -96,6 +109,7 @@ def _looked_for(spec: BenchmarkSpec, splits: tuple[str, ...]) -> str:
         f"Layouts looked for (split {'/'.join(splits)}):\n"
         f"  {HUB_CACHE}: a hub id in the local HF cache: {hub}\n"
         f"  {SAVE_TO_DISK}: a datasets.save_to_disk folder ({' or '.join(_DISK_MARKERS)})\n"
+        f"  {ARROW_CACHE}: a load_dataset cache folder (dataset_info.json, <builder>-<split>.arrow)\n"
         f"  {PARQUET}: a .parquet file or a folder of the hub's parquet shards\n"
         f"  {ORIGINAL}: {original}\n"
         f"  {TSV}: {tsv}\n"
@@ -144,6 +158,11 @@ def _in_folder(spec: BenchmarkSpec, root: Path, splits: tuple[str, ...], variant
     for marker in _DISK_MARKERS:
         if (root / marker).is_file():
             return Found(SAVE_TO_DISK, f"save_to_disk folder {root}", lambda: _disk_records(root, splits))
+    arrows = sorted(root.glob("*.arrow")) if (root / "dataset_info.json").is_file() else []
+    if arrows:
+        files = _arrow_split_files(spec, root, arrows, splits)
+        names = ", ".join(f.name for f in files)
+        return Found(ARROW_CACHE, f"datasets cache {root} ({names})", lambda: _arrow_records(files, root))
     shards = sorted({p for depth in ("", "*/", "*/*/") for p in root.glob(f"{depth}*.parquet")})
     if shards:
         files, label, tags = _split_shards(spec, root, shards, splits, variant)
@@ -211,6 +230,38 @@ def _parquet_records(files: list[Path], root: Path, tags: dict[Path, dict] | Non
                     {**tag, **{k: v for k, v in record.items() if v is not None}} if tag else record,
                     Context(PARQUET, root, f"{rel}: row {row}"),
                 )
+                row += 1
+
+
+_ARROW_NAME = re.compile(r"-(?P<split>[^-]+?)(?:-\d{5}-of-\d{5})?\.arrow$")
+
+
+def _arrow_split_files(
+    spec: BenchmarkSpec, root: Path, files: list[Path], splits: tuple[str, ...]
+) -> list[Path]:
+    """The cache files of ``splits``, named ``<builder>-<split>[-<i>-of-<n>].arrow``."""
+    named = [(m.group("split") if (m := _ARROW_NAME.search(f.name)) else "", f) for f in files]
+    chosen = [f for split in splits for name, f in named if name == split]
+    if chosen:
+        return chosen
+    found = sorted({name for name, _ in named})
+    if len(found) == 1:
+        return files
+    raise FacLensError(
+        f"{spec.display_name}: no cache file of split {'/'.join(splits)} in {root}; the splits there "
+        f"are {found}: pass split= to load_benchmark with one of them"
+    )
+
+
+def _arrow_records(files: list[Path], root: Path) -> Records:
+    from datasets import Dataset
+
+    for file in files:
+        table = Dataset.from_file(str(file)).with_format("arrow")  # undecoded image structs
+        row = 0
+        for batch in table.iter(batch_size=_BATCH):
+            for record in batch.to_pylist():
+                yield record, Context(PARQUET, root, f"{file.name}: row {row}")
                 row += 1
 
 

@@ -31,6 +31,7 @@ _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.Decompression
 HUB_CACHE = "hub-cache"
 PARQUET = "parquet"
 SAVE_TO_DISK = "save_to_disk"
+ARROW_CACHE = "arrow-cache"
 ORIGINAL = "original"
 TSV = "vlmevalkit-tsv"
 
