@@ -46,6 +46,16 @@ def test_every_benchmark_reads_every_released_layout(tmp_path, name, layout):
     assert (report.yielded, report.skipped) == (len(samples), 0)
 
 
+def test_each_module_declares_what_the_tests_read():
+    for name, spec in BENCHMARKS.items():
+        tested = {LAYOUT_NAME.get(layout, layout).split(":")[0] for layout in layouts(name)}
+        assert tested == set(spec.layouts), name
+        assert spec.metric and spec.prompt and spec.answer_type and spec.splits
+    assert (
+        "vlmevalkit-tsv" not in BENCHMARKS["clevr"].layouts and "original" not in BENCHMARKS["mmstar"].layouts
+    )
+
+
 @pytest.mark.parametrize("layout", ["parquet", "original", "tsv"])
 def test_mathvista_is_asked_its_query_and_keeps_unit_and_precision(tmp_path, layout):
     source, _ = build("mathvista-mini", layout, tmp_path)

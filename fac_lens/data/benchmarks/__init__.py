@@ -32,7 +32,7 @@ from pathlib import Path
 from ...errors import FacLensError
 from ..sample import Sample
 from . import clevr, hallusionbench, mathvision, mathvista, mmstar, pope, seed_bench
-from ._layouts import find
+from ._layouts import Records, find
 from ._spec import BenchmarkSpec, ImageSkippedWarning, LoadReport, Pending, emit
 
 __all__ = [
@@ -111,7 +111,7 @@ class BenchmarkLoad(Iterator[Sample]):
         split: str | None,
         limit: int | None,
         report: LoadReport,
-        cache_dir,
+        cache_dir: str | None,
     ):
         variant = split if split in spec.variants else None
         splits = spec.splits if split is None or variant else (split,)
@@ -122,7 +122,8 @@ class BenchmarkLoad(Iterator[Sample]):
         log.info("%s: reading %s", spec.display_name, found.description)
         self._samples = emit(self._pending(spec, found.records(), variant), spec.display_name, limit, report)
 
-    def _pending(self, spec: BenchmarkSpec, records, variant: str | None) -> Iterator[Pending]:
+    def _pending(self, spec: BenchmarkSpec, records: Records, variant: str | None) -> Iterator[Pending]:
+        """Converted records, leaving out (and counting) other variants and excluded records."""
         for record, ctx in records:
             if variant is not None and str(record.get(spec.variant_field, "")).lower() != variant:
                 self.report.excluded += 1

@@ -146,7 +146,13 @@ class BenchmarkSpec:
     variants: tuple[str, ...] = ()
     variant_field: str | None = None
     excluded: Callable[[dict], bool] | None = None
-    layouts: tuple[str, ...] = (HUB_CACHE, PARQUET, SAVE_TO_DISK, ORIGINAL, TSV)
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        """The layouts this benchmark is read from: the Hugging Face forms always (community copies
+        too), the original release and VLMEvalKit's TSV where they exist."""
+        original = (ORIGINAL,) if self.original else ()
+        return (HUB_CACHE, SAVE_TO_DISK, ARROW_CACHE, PARQUET, *original, *((TSV,) if self.tsv else ()))
 
 
 # ---------------------------------------------------------------------------------------------
