@@ -28,7 +28,7 @@ Prompt: the question as released. Answer type: "yes" / "no". Metric: weighted F1
 from __future__ import annotations
 
 from ...errors import FacLensError
-from ._spec import TSV, BenchmarkSpec, Context, OriginalFile, Pending, get, image_ref, require, text
+from ._spec import ORIGINAL, TSV, BenchmarkSpec, Context, OriginalFile, Pending, get, image_ref, require, text
 
 YES_NO = {"1": "yes", "0": "no", "yes": "yes", "no": "no"}
 
@@ -58,7 +58,7 @@ def convert(record: dict, ctx: Context) -> Pending:
     visual_input = text(get(record, "visual_input", default="1"))
     image = None
     if visual_input != "0":
-        image = image_ref(get(record, "image") if ctx.layout != "original" else get(record, "filename"), ctx)
+        image = image_ref(get(record, "image") if ctx.layout != ORIGINAL else get(record, "filename"), ctx)
         if image is None:
             raise FacLensError(
                 f"{ctx.where}: missing required field(s) 'filename' (visual_input is {visual_input!r})"

@@ -32,13 +32,13 @@ from typing import Any
 
 from ...errors import FacLensError
 from ..answers import normalize_answer
-from ._spec import TSV, BenchmarkSpec, Context, OriginalFile, Pending, get, image_ref, require, text
+from ._spec import ORIGINAL, TSV, BenchmarkSpec, Context, OriginalFile, Pending, get, image_ref, require, text
 
 VARIANTS = ("random", "popular", "adversarial")
 
 
 def convert(record: dict, ctx: Context) -> Pending:
-    original = ctx.layout == "original"
+    original = ctx.layout == ORIGINAL
     names = ("question_id", "text", "label", "image") if original else ("question", "answer", "category")
     values = require(record, names, ctx.where)
     question, answer = (values[1], values[2]) if original else (values[0], values[1])

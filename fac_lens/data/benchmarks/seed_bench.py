@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from ._layouts import HEADER
 from ._spec import (
+    ORIGINAL,
     TSV,
     BenchmarkSpec,
     Context,
@@ -89,7 +90,7 @@ def convert(record: dict, ctx: Context) -> Pending:
         **QUESTION_TYPES,
         **{text(v): str(k) for k, v in (record.get(HEADER, {}).get("question_type") or {}).items()},
     }
-    embedded = ctx.layout != "original" and not missing(record.get("image"))
+    embedded = ctx.layout != ORIGINAL and not missing(record.get("image"))
     image = image_ref(record["image"], ctx) if embedded else _data_file(text(data_id), ctx)
     meta = {
         "question_type_id": type_id,
