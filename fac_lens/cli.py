@@ -57,9 +57,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--dataset",
         default="synthetic",
         help=f"one of {', '.join(DATASETS)}; synthetic is the committed test split, the paper's "
-        "benchmarks are read from local files (default: synthetic)",
+        "benchmarks and POPE are read from --data (default: synthetic)",
     )
-    group.add_argument("--data-root", help="folder of a benchmark's local files (see fac_lens.data.loaders)")
+    group.add_argument(
+        "--data",
+        "--data-root",
+        dest="data_root",
+        help="the benchmark's release: a folder (hub parquet shards, save_to_disk, original JSON + images, "
+        "VLMEvalKit TSV), a file, or a hub id in the local HF cache (see fac_lens.data.benchmarks)",
+    )
     group.add_argument("--limit", type=int, help="use only the first N samples (default: all)")
     group.add_argument(
         "--store", default="results/fac_lens.sqlite", help="SQLite results store (created if missing)"
