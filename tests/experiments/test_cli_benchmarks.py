@@ -82,6 +82,18 @@ def test_pope_scores_of_an_eval_agree_with_the_summary(tmp_path, capsys):
     assert report["all"]["accuracy"] == pytest.approx(summary["accuracy"])
     assert report["all"]["f1"] == pytest.approx(summary["binary_f1"])
     assert set(report) == {"adversarial", "popular", "random", "all"}
+    assert summary["pope"] == report  # the CLI reports POPE's own metrics
+
+
+def test_eval_prints_popes_metrics(tmp_path, capsys):
+    source, _ = build("pope", "tsv", tmp_path)
+    args = ["eval", "--dataset", "pope", "--data", source, "--method", "vanilla", "--limit", "3"]
+    assert main([*args, "--store", str(tmp_path / "s.sqlite"), *SMALL]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "POPE variant" in line)
+    assert header.split()[2:] == ["acc", "prec", "recall", "F1", "yes"]
+    overall = next(line for line in out.splitlines() if line.split()[:2] == ["POPE", "all"])
+    assert all(0.0 <= float(v) <= 1.0 for v in overall.split()[2:])
 
 
 @pytest.mark.slow
