@@ -22,6 +22,7 @@ _MODULES = {
     "LlavaNextForConditionalGeneration": "llava_next",
     "LlavaOnevisionForConditionalGeneration": "llava_onevision",
     "Kimi_K25ForConditionalGeneration": "kimi_k25",
+    "KimiVLForConditionalGeneration": "kimi_vl",
 }
 
 

@@ -1,0 +1,39 @@
+"""Kimi-VL (Kimi-VL-A3B-Thinking / -Instruct, the paper's first model) on transformers' own classes.
+
+A Kimi-VL download is a ``kimi_vl`` checkpoint whose model class lives in remote code beside the
+weights (``modeling_kimi_vl.py``: MoonViT + a projector + a DeepSeek-V3 MLA/MoE decoder).
+transformers has no ``kimi_vl`` model, but its native Kimi-K2.5 classes are built from the same
+parts. :mod:`fac_lens.architectures.kimi_vl_checkpoint` converts the config and renames the
+weights (a documented table), and the model is an instance of the class below: transformers'
+``Kimi_K25ForConditionalGeneration`` unchanged, except that it also takes the Kimi-VL processor's
+``image_grid_hws`` [n_images, 2] (turned into ``image_grid_thw`` [n_images, 3] with ``t = 1``).
+Its own class name gives Kimi-VL its own row in the supported-models matrix; the transformer-lens
+adapter is Kimi-K2.5's (:mod:`.kimi_k25`).
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import Kimi_K25ForConditionalGeneration
+
+from .base import conditional_generation_spec
+from .kimi_k25 import SPEC as KIMI_K25
+
+
+class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
+    """transformers' Kimi-K2.5 model holding a converted Kimi-VL checkpoint (no remote code)."""
+
+    def forward(self, *args, image_grid_hws: torch.Tensor | None = None, **kwargs):
+        """As ``Kimi_K25ForConditionalGeneration.forward``; ``image_grid_hws`` [n, 2] (Kimi-VL's
+        processor) stands for ``image_grid_thw`` [n, 3] = ``(1, h, w)`` when that is not given."""
+        if image_grid_hws is not None and kwargs.get("image_grid_thw") is None:
+            kwargs["image_grid_thw"] = torch.nn.functional.pad(image_grid_hws, (1, 0), value=1)
+        return super().forward(*args, **kwargs)
+
+
+SPEC = conditional_generation_spec(
+    "KimiVLForConditionalGeneration",
+    KIMI_K25.adapter_class,
+    known_limits=KIMI_K25.known_limits + "; loaded from a `kimi_vl` checkpoint by renaming its weights "
+    "(no remote code); the processor is not loaded (its code is remote): pass `processor=` or raw inputs",
+)
