@@ -132,7 +132,9 @@ def _from_files(
     return hf, _load_processor(source, spec, folder, files) if want_processor else None
 
 
-def _kimi_vl(folder: Path, device: Any, dtype: torch.dtype | None, load_processor: bool) -> tuple[nn.Module, Any]:
+def _kimi_vl(
+    folder: Path, device: Any, dtype: torch.dtype | None, load_processor: bool
+) -> tuple[nn.Module, Any]:
     """A ``kimi_vl`` checkpoint on transformers' classes (:mod:`.architectures.kimi_vl_checkpoint`).
 
     Its processor and tokenizer exist only as remote code: loaded (with the warning naming the

@@ -20,6 +20,22 @@ from .base import conditional_generation_spec
 from .kimi_k25 import SPEC as KIMI_K25
 
 
+def grid_thw(hws: torch.Tensor) -> torch.Tensor:
+    """Kimi-VL's ``image_grid_hws`` [n, 2] as ``image_grid_thw`` [n, 3] (one frame each)."""
+    return torch.nn.functional.pad(hws, (1, 0), value=1)
+
+
+def native_image_inputs(inputs: dict[str, torch.Tensor], image_token_id: int) -> dict[str, torch.Tensor]:
+    """The inputs with ``image_grid_hws`` replaced by ``image_grid_thw`` (what the multimodal core reads)."""
+    if "image_grid_hws" not in inputs:
+        return inputs
+    out = dict(inputs)
+    hws = out.pop("image_grid_hws")
+    if out.get("image_grid_thw") is None and hws is not None:
+        out["image_grid_thw"] = grid_thw(hws)
+    return out
+
+
 class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
     """transformers' Kimi-K2.5 model holding a converted Kimi-VL checkpoint (no remote code)."""
 
@@ -27,13 +43,14 @@ class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
         """As ``Kimi_K25ForConditionalGeneration.forward``; ``image_grid_hws`` [n, 2] (Kimi-VL's
         processor) stands for ``image_grid_thw`` [n, 3] = ``(1, h, w)`` when that is not given."""
         if image_grid_hws is not None and kwargs.get("image_grid_thw") is None:
-            kwargs["image_grid_thw"] = torch.nn.functional.pad(image_grid_hws, (1, 0), value=1)
+            kwargs["image_grid_thw"] = grid_thw(image_grid_hws)
         return super().forward(*args, **kwargs)
 
 
 SPEC = conditional_generation_spec(
     "KimiVLForConditionalGeneration",
     KIMI_K25.adapter_class,
+    add_model_inputs=native_image_inputs,
     known_limits=KIMI_K25.known_limits + "; loaded from a `kimi_vl` checkpoint by renaming its weights "
     "(no remote code); the processor is not loaded (its code is remote): pass `processor=` or raw inputs",
 )

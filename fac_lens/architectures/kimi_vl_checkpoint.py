@@ -69,9 +69,21 @@ import torch
 from ..errors import FacLensError
 
 MODEL_TYPE = "kimi_vl"
-FIXED_TEXT_FIELDS = {"scoring_func": "sigmoid", "topk_method": "noaux_tc", "moe_layer_freq": 1, "hidden_act": "silu"}
+FIXED_TEXT_FIELDS = {
+    "scoring_func": "sigmoid",
+    "topk_method": "noaux_tc",
+    "moe_layer_freq": 1,
+    "hidden_act": "silu",
+}
 """``text_config`` fields transformers' DeepSeek-V3 decoder does not read: it implements only these values."""
-_REMOTE_ONLY_TEXT_FIELDS = ("scoring_func", "topk_method", "moe_layer_freq", "ep_size", "seq_aux", "aux_loss_alpha")
+_REMOTE_ONLY_TEXT_FIELDS = (
+    "scoring_func",
+    "topk_method",
+    "moe_layer_freq",
+    "ep_size",
+    "seq_aux",
+    "aux_loss_alpha",
+)
 
 _BLOCK = r"vision_tower\.encoder\.blocks\.(\d+)\."
 _TOWER = "model.vision_tower."
@@ -119,7 +131,9 @@ def read_config(folder: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise FacLensError(f"{path} is not a readable JSON config ({error}); copy the checkpoint again") from error
+        raise FacLensError(
+            f"{path} is not a readable JSON config ({error}); copy the checkpoint again"
+        ) from error
 
 
 def is_kimi_vl(folder: Path) -> bool:
@@ -142,10 +156,14 @@ def native_config(raw: dict) -> Any:
     from transformers import Kimi_K25Config
 
     if raw.get("model_type") != MODEL_TYPE:
-        raise FacLensError(f"not a Kimi-VL config: model_type is {raw.get('model_type')!r}, expected 'kimi_vl'")
+        raise FacLensError(
+            f"not a Kimi-VL config: model_type is {raw.get('model_type')!r}, expected 'kimi_vl'"
+        )
     vision, text = dict(raw.get("vision_config") or {}), dict(raw.get("text_config") or {})
     if not vision or not text:
-        raise FacLensError("the Kimi-VL config.json lacks vision_config or text_config; copy the checkpoint again")
+        raise FacLensError(
+            "the Kimi-VL config.json lacks vision_config or text_config; copy the checkpoint again"
+        )
     problems = [
         f"text_config.{key} is {text[key]!r} (transformers' DeepSeek-V3 decoder implements {value!r})"
         for key, value in FIXED_TEXT_FIELDS.items()
@@ -155,7 +173,9 @@ def native_config(raw: dict) -> Any:
         problems.append(f"text_config.model_type is {text['model_type']!r} (expected 'deepseek_v3')")
     height, width = vision.get("init_pos_emb_height", 64), vision.get("init_pos_emb_width", 64)
     if height != width:
-        problems.append(f"vision_config.init_pos_emb_height {height} != init_pos_emb_width {width} (square grid only)")
+        problems.append(
+            f"vision_config.init_pos_emb_height {height} != init_pos_emb_width {width} (square grid only)"
+        )
     heads, hidden = vision.get("num_attention_heads", 16), vision.get("hidden_size", 1152)
     if hidden % heads or (hidden // heads) % 4:
         problems.append(f"vision head size {hidden}/{heads} is not a multiple of 4 (2-D rotary embedding)")
@@ -204,7 +224,11 @@ def _pieces(name: str, config: Any) -> list[Piece] | None:
         heads = config.vision_config.num_attention_heads
         target = f"{_TOWER}layers.{layer}.attn.{{}}_proj.{kind}"
         return [
-            Piece(target.format(part), rows=slice(i * width, (i + 1) * width), rope_heads=heads if part != "v" else 0)
+            Piece(
+                target.format(part),
+                rows=slice(i * width, (i + 1) * width),
+                rope_heads=heads if part != "v" else 0,
+            )
             for i, part in enumerate("qkv")
         ]
     match = re.fullmatch(_EXPERT, name)
@@ -231,7 +255,9 @@ def _deinterleave(rows: torch.Tensor, heads: int) -> torch.Tensor:
     return per_head.transpose(1, 2).reshape(shape)
 
 
-def plan(shapes: dict[str, tuple[int, ...]], config: Any, targets: dict[str, torch.Size]) -> dict[str, list[Piece]]:
+def plan(
+    shapes: dict[str, tuple[int, ...]], config: Any, targets: dict[str, torch.Size]
+) -> dict[str, list[Piece]]:
     """Checkpoint name -> pieces, checked against the native model's tensors before any weight is read.
 
     Args:
@@ -255,13 +281,17 @@ def plan(shapes: dict[str, tuple[int, ...]], config: Any, targets: dict[str, tor
             got = (rows, *shape[1:])
             want = tuple(torch.empty(targets[piece.target], device="meta")[piece.index].shape)
             if got != want:
-                mismatched.append(f"{name} {tuple(shape)} -> {piece.target}{_index(piece.index)}: expected {want}")
+                mismatched.append(
+                    f"{name} {tuple(shape)} -> {piece.target}{_index(piece.index)}: expected {want}"
+                )
             covered.setdefault(piece.target, []).append(piece.index)
     missing = sorted(t for t in targets if not _complete(covered.get(t, []), targets[t], t, config))
     if unknown or mismatched or missing:
         parts = []
         if unknown:
-            parts.append(f"{len(unknown)} tensor(s) with names the Kimi-VL table does not know: {_few(unknown)}")
+            parts.append(
+                f"{len(unknown)} tensor(s) with names the Kimi-VL table does not know: {_few(unknown)}"
+            )
         if mismatched:
             parts.append(f"{len(mismatched)} shape(s) that differ from config.json: {_few(mismatched)}")
         if missing:
@@ -290,7 +320,11 @@ def _complete(indices: list[tuple], shape: torch.Size, target: str, config: Any)
 
 
 def _index(index: tuple) -> str:
-    return "" if not index else "[" + ", ".join(f"{i.start}:{i.stop}" if isinstance(i, slice) else str(i) for i in index) + "]"
+    return (
+        ""
+        if not index
+        else "[" + ", ".join(f"{i.start}:{i.stop}" if isinstance(i, slice) else str(i) for i in index) + "]"
+    )
 
 
 def _few(items: list[str], n: int = 5) -> str:
@@ -329,7 +363,9 @@ class SafetensorsSource(TensorSource):
             named = set(json.loads(index.read_text()).get("weight_map", {}).values())
             absent = sorted(n for n in named if not (Path(folder) / n).is_file())
             if absent:
-                raise FacLensError(f"shards listed in {index} are missing: {_few(absent)}; download them again")
+                raise FacLensError(
+                    f"shards listed in {index} are missing: {_few(absent)}; download them again"
+                )
         self._handles, self._where, self.shapes = [], {}, {}
         for path in files:
             try:

@@ -20,7 +20,12 @@ from ..architectures.kimi_vl_checkpoint import DictSource, build, native_config
 from .configs import build as seeded
 from .ids import BOI, BOS, EOI, EOS, LLAVA_IMAGE, PAD, VOCAB
 
-REMOTE_FILES = ("configuration_kimi_vl.py", "modeling_kimi_vl.py", "image_processing_kimi_vl.py", "processing_kimi_vl.py")
+REMOTE_FILES = (
+    "configuration_kimi_vl.py",
+    "modeling_kimi_vl.py",
+    "image_processing_kimi_vl.py",
+    "processing_kimi_vl.py",
+)
 """Stand-ins for the checkpoint's code: importing any of them raises (and leaves a marker file)."""
 
 
@@ -125,13 +130,17 @@ def kimi_vl_tensors(hf) -> dict[str, torch.Tensor]:
             rest = rest.replace("in_proj.", "linear_1.").replace("out_proj.", "linear_2.")
             out["multi_modal_projector." + rest] = tensor
         elif name.endswith("mlp.experts.gate_up_proj"):
-            prefix = "language_model.model." + name.removeprefix("model.language_model.").removesuffix("gate_up_proj")
+            prefix = "language_model.model." + name.removeprefix("model.language_model.").removesuffix(
+                "gate_up_proj"
+            )
             gate, up = tensor.chunk(2, dim=1)
             for e in range(tensor.shape[0]):
                 out[f"{prefix}{e}.gate_proj.weight"] = gate[e].clone()
                 out[f"{prefix}{e}.up_proj.weight"] = up[e].clone()
         elif name.endswith("mlp.experts.down_proj"):
-            prefix = "language_model.model." + name.removeprefix("model.language_model.").removesuffix("down_proj")
+            prefix = "language_model.model." + name.removeprefix("model.language_model.").removesuffix(
+                "down_proj"
+            )
             for e in range(tensor.shape[0]):
                 out[f"{prefix}{e}.down_proj.weight"] = tensor[e].clone()
         elif name.startswith("model.language_model."):
