@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ._tl_guard import adapter_registered, no_runtime_installs
-from .architectures import kimi_vl_checkpoint, spec_for
+from .architectures import kimi_vl_checkpoint, model_class, spec_for
 from .attention_probe import ATTENTION_NAME, ensure_registered
 from .errors import FacLensError
 from .lens_model import LensModel
@@ -109,8 +109,6 @@ def _from_files(
     trust_remote_code: bool,
     want_processor: bool,
 ) -> tuple[nn.Module, Any]:
-    import transformers
-
     kind = folder_kind(source)
     if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
         hf, processor = kind.load(Path(source))
@@ -122,9 +120,8 @@ def _from_files(
     files = {"local_files_only": True, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     config = _load_config(source, folder, files)
     spec = spec_for(_architecture_of(config))
-    model_class = getattr(transformers, spec.hf_architecture)  # never the checkpoint's own class
     with _weight_errors(source):
-        hf = model_class.from_pretrained(
+        hf = model_class(spec.hf_architecture).from_pretrained(  # never the checkpoint's own class
             source, config=config, dtype=dtype if dtype is not None else "auto", **files
         )
     if device is not None:

@@ -13,6 +13,8 @@ adapter is Kimi-K2.5's (:mod:`.kimi_k25`).
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from transformers import Kimi_K25ForConditionalGeneration
 
@@ -45,6 +47,21 @@ class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
         if image_grid_hws is not None and kwargs.get("image_grid_thw") is None:
             kwargs["image_grid_thw"] = grid_thw(image_grid_hws)
         return super().forward(*args, **kwargs)
+
+    def generate(self, *args, image_grid_hws: torch.Tensor | None = None, **kwargs):
+        """As the parent's; ``image_grid_hws`` as in :meth:`forward` (the image encoder runs first)."""
+        if image_grid_hws is not None and kwargs.get("image_grid_thw") is None:
+            kwargs["image_grid_thw"] = grid_thw(image_grid_hws)
+        return super().generate(*args, **kwargs)
+
+    # generate() checks its kwargs against forward's signature: the parent's, plus image_grid_hws
+    _parent = inspect.signature(Kimi_K25ForConditionalGeneration.forward)
+    _extra = inspect.Parameter("image_grid_hws", inspect.Parameter.KEYWORD_ONLY, default=None)
+    _params = list(_parent.parameters.values())
+    forward.__signature__ = _parent.replace(
+        parameters=[*_params[:-1], _extra, _params[-1]]
+    )  # before **kwargs
+    del _parent, _extra, _params
 
 
 SPEC = conditional_generation_spec(

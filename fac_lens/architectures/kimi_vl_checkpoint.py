@@ -210,7 +210,9 @@ def native_config(raw: dict) -> Any:
         tie_word_embeddings=tie,
         pad_token_id=raw.get("pad_token_id"),
     )
-    config.architectures = ["KimiVLForConditionalGeneration"]
+    config.architectures = [
+        "KimiVLForConditionalGeneration"
+    ]  # as save_pretrained writes it; fl.load knows it
     return config
 
 
@@ -415,6 +417,8 @@ def build(raw: dict, source: TensorSource, device: Any = None, dtype: torch.dtyp
 
     config = native_config(raw)
     dtype = dtype or _checkpoint_dtype(raw, source)
+    for part in (config, config.text_config, config.vision_config):
+        part.dtype = dtype  # sub-models are built in their config's dtype (config.json says bfloat16)
     with no_init_weights(), torch.device("meta"):
         skeleton = KimiVLForConditionalGeneration(config)
     targets = {name: t.shape for name, t in skeleton.state_dict().items()}

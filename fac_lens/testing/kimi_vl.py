@@ -176,18 +176,20 @@ def tiny_kimi_vl(seed: int = 0, dtype: torch.dtype = torch.float32, **sizes):
     """A random Kimi-VL as fac_lens loads it: written in the checkpoint's layout, then converted
     by :func:`fac_lens.architectures.kimi_vl_checkpoint.build` (no files involved)."""
     raw = kimi_vl_config(**sizes)
-    return build(raw, DictSource(kimi_vl_tensors(native_kimi_vl(seed, torch.float32, **sizes))), dtype=dtype)
+    tensors = kimi_vl_tensors(native_kimi_vl(seed, torch.float32, **sizes))
+    return build(raw, DictSource(tensors), dtype=torch.float32).to(dtype)  # all of it, as the other builders
 
 
 def kimi_vl_image(hf, row: int, padded: bool, generator: torch.Generator):
-    """A 4 x 4 (or 4 x (4 + 2 row)) patch grid between two text tokens, with Kimi-VL's processor
-    keys: ``pixel_values`` [n_patches, 3, 14, 14] and ``image_grid_hws`` [1, 2]."""
+    """A 4 x 4 (or 4 x (4 + 2 row)) patch grid between two text tokens: ``pixel_values``
+    [n_patches, 3, 14, 14] as Kimi-VL's processor writes them, ``image_grid_thw`` [1, 3] (its
+    ``image_grid_hws`` [1, 2] with one frame; the model takes either)."""
     vision = hf.config.vision_config
-    grid = (4, 4 + 2 * row) if padded else (4, 4)
+    grid = (1, 4, 4 + 2 * row) if padded else (1, 4, 4)
     n_patches = math.prod(grid)
     pixels = torch.randn(n_patches, 3, vision.patch_size, vision.patch_size, generator=generator)
     tokens = [BOI, *[hf.config.image_token_id] * (n_patches // math.prod(vision.merge_kernel_size)), EOI]
-    return tokens, {"pixel_values": pixels, "image_grid_hws": torch.tensor([grid])}
+    return tokens, {"pixel_values": pixels, "image_grid_thw": torch.tensor([grid])}
 
 
 def save_tiny_kimi_vl(path, hf=None, seed: int = 0, shards: int = 2, **sizes) -> dict[str, torch.Tensor]:

@@ -61,13 +61,17 @@ def test_a_kimi_vl_folder_loads_without_running_its_code(folder, native):
     torch.testing.assert_close(loaded, expected, atol=TOL, rtol=0)
 
 
-def test_the_kimi_vl_processor_keys_and_the_native_ones_agree(native):
-    """``image_grid_hws`` [n, 2] (Kimi-VL's processor) and ``image_grid_thw`` [n, 3] give the same logits."""
-    inputs = tiny_inputs(native, batch=2, padded=True)
-    thw = dict(inputs, image_grid_thw=F.pad(inputs["image_grid_hws"], (1, 0), value=1))
-    del thw["image_grid_hws"]
+def test_the_kimi_vl_processor_grid_key_is_taken_as_the_native_one(folder, native):
+    """``image_grid_hws`` [n, 2] (Kimi-VL's processor) == ``image_grid_thw`` [n, 3] with t = 1:
+    in a plain forward, and through fac_lens (which calls the multimodal core directly)."""
+    thw = tiny_inputs(native, batch=2, padded=True)
+    hws = dict(thw, image_grid_hws=thw["image_grid_thw"][:, 1:])
+    del hws["image_grid_thw"]
     with torch.no_grad():
-        torch.testing.assert_close(native(**inputs).logits, native(**thw).logits, atol=0, rtol=0)
+        torch.testing.assert_close(native(**hws).logits, native(**thw).logits, atol=0, rtol=0)
+    model = fl.load(folder)
+    ratios = [fl.attention_ratios(model, inputs, query="all").visual for inputs in (hws, thw)]
+    torch.testing.assert_close(ratios[0], ratios[1], atol=0, rtol=0)
 
 
 # ------------------------------------------------------------------ MoonViT by hand, from the checkpoint
@@ -242,3 +246,16 @@ def test_the_kimi_vl_preset_applies_to_a_loaded_checkpoint(tmp_path):
     assert (rescaled - plain).abs().max() > 1e-3  # the preset selects heads in this model
     torch.testing.assert_close(rescaled, expected, atol=1e-4, rtol=0)
     torch.testing.assert_close(model.hf(**inputs).logits, plain, atol=0, rtol=0)  # left as it was
+
+
+def test_dtype_is_the_checkpoints_unless_given(folder, native):
+    """config.json's ``torch_dtype`` by default; ``dtype=`` for every part, tower and decoder alike,
+    except the router weights, which transformers keeps in float32 (DeepSeek-V3's own rule)."""
+    assert {p.dtype for p in fl.load(folder).hf.parameters()} == {torch.float32}
+    model = fl.load(folder, dtype=torch.bfloat16)
+    kept = [n for n, p in model.hf.named_parameters() if p.dtype != torch.bfloat16]
+    assert kept and all(".gate." in n and n.endswith(".weight") and "expert" not in n for n in kept)
+    inputs = tiny_inputs(native, batch=1)
+    inputs["pixel_values"] = inputs["pixel_values"].bfloat16()
+    with torch.no_grad():
+        assert model.hf(**inputs).logits.dtype == torch.bfloat16
