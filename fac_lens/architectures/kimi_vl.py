@@ -54,6 +54,12 @@ class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
             kwargs["image_grid_thw"] = grid_thw(image_grid_hws)
         return super().generate(*args, **kwargs)
 
+    def save_pretrained(self, *args, save_original_format: bool = False, **kwargs):
+        """As the parent's, but in transformers' own names by default: transformers 5.24's Kimi-K2.5
+        "original format" (its default) turns a decoder's ``self_attn.q_proj`` (Kimi-VL has no query
+        LoRA) into ``self_wqkv`` and cannot load that back."""
+        return super().save_pretrained(*args, save_original_format=save_original_format, **kwargs)
+
     # generate() checks its kwargs against forward's signature: the parent's, plus image_grid_hws
     _parent = inspect.signature(Kimi_K25ForConditionalGeneration.forward)
     _extra = inspect.Parameter("image_grid_hws", inspect.Parameter.KEYWORD_ONLY, default=None)
