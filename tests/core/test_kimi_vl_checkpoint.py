@@ -259,3 +259,28 @@ def test_dtype_is_the_checkpoints_unless_given(folder, native):
     inputs["pixel_values"] = inputs["pixel_values"].bfloat16()
     with torch.no_grad():
         assert model.hf(**inputs).logits.dtype == torch.bfloat16
+
+
+def test_a_missing_shard_is_refused_naming_it(folder, tmp_path):
+    import shutil
+
+    copy_dir = tmp_path / "partial"
+    shutil.copytree(folder, copy_dir)
+    (copy_dir / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(fl.FacLensError, match="model-00002-of-00002.safetensors"):
+        fl.load(copy_dir)
+
+
+def test_its_processor_code_runs_only_when_trusted(folder, monkeypatch):
+    """Without trust_remote_code the Kimi-VL processor (remote code) is not touched; with it,
+    transformers is asked for it with the flag, after a warning naming the files."""
+    import transformers
+
+    calls = []
+    monkeypatch.setattr(
+        transformers.AutoProcessor, "from_pretrained", lambda *a, **k: calls.append(k) or "processor"
+    )
+    assert fl.load(folder).processor is None and calls == []
+    with pytest.warns(UserWarning, match="processing_kimi_vl.KimiVLProcessor"):
+        model = fl.load(folder, trust_remote_code=True)
+    assert model.processor == "processor" and calls[0]["trust_remote_code"] is True
