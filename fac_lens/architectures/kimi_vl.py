@@ -60,14 +60,17 @@ class KimiVLForConditionalGeneration(Kimi_K25ForConditionalGeneration):
         LoRA) into ``self_wqkv`` and cannot load that back."""
         return super().save_pretrained(*args, save_original_format=save_original_format, **kwargs)
 
-    # generate() checks its kwargs against forward's signature: the parent's, plus image_grid_hws
-    _parent = inspect.signature(Kimi_K25ForConditionalGeneration.forward)
-    _extra = inspect.Parameter("image_grid_hws", inspect.Parameter.KEYWORD_ONLY, default=None)
-    _params = list(_parent.parameters.values())
-    forward.__signature__ = _parent.replace(
-        parameters=[*_params[:-1], _extra, _params[-1]]
-    )  # before **kwargs
-    del _parent, _extra, _params
+
+def _forward_signature() -> inspect.Signature:
+    """The parent's ``forward`` signature with ``image_grid_hws`` before ``**kwargs``."""
+    parent = inspect.signature(Kimi_K25ForConditionalGeneration.forward)
+    *named, variadic = parent.parameters.values()
+    extra = inspect.Parameter("image_grid_hws", inspect.Parameter.KEYWORD_ONLY, default=None)
+    return parent.replace(parameters=[*named, extra, variadic])
+
+
+# generate() checks its kwargs (pixel_values, ...) against the names forward's signature lists
+KimiVLForConditionalGeneration.forward.__signature__ = _forward_signature()
 
 
 SPEC = conditional_generation_spec(
@@ -75,5 +78,6 @@ SPEC = conditional_generation_spec(
     KIMI_K25.adapter_class,
     add_model_inputs=native_image_inputs,
     known_limits=KIMI_K25.known_limits + "; loaded from a `kimi_vl` checkpoint by renaming its weights "
-    "(no remote code); the processor is not loaded (its code is remote): pass `processor=` or raw inputs",
+    "(its code never runs); its processor is remote code, loaded only with `trust_remote_code=True` "
+    "(else pass `processor=` or the processor's output)",
 )

@@ -63,12 +63,14 @@ def test_a_kimi_vl_folder_loads_without_running_its_code(folder, native):
 
 def test_the_kimi_vl_processor_grid_key_is_taken_as_the_native_one(folder, native):
     """``image_grid_hws`` [n, 2] (Kimi-VL's processor) == ``image_grid_thw`` [n, 3] with t = 1:
-    in a plain forward, and through fac_lens (which calls the multimodal core directly)."""
+    in a plain forward, in generate, and through fac_lens (which calls the multimodal core directly)."""
     thw = tiny_inputs(native, batch=2, padded=True)
     hws = dict(thw, image_grid_hws=thw["image_grid_thw"][:, 1:])
     del hws["image_grid_thw"]
     with torch.no_grad():
         torch.testing.assert_close(native(**hws).logits, native(**thw).logits, atol=0, rtol=0)
+        steps = dict(max_new_tokens=3, do_sample=False)
+        assert torch.equal(native.generate(**hws, **steps), native.generate(**thw, **steps))
     model = fl.load(folder)
     ratios = [fl.attention_ratios(model, inputs, query="all").visual for inputs in (hws, thw)]
     torch.testing.assert_close(ratios[0], ratios[1], atol=0, rtol=0)
