@@ -286,3 +286,35 @@ def test_its_processor_code_runs_only_when_trusted(folder, monkeypatch):
     with pytest.warns(UserWarning, match="processing_kimi_vl.KimiVLProcessor"):
         model = fl.load(folder, trust_remote_code=True)
     assert model.processor == "processor" and calls[0]["trust_remote_code"] is True
+
+
+A3B = dict(  # Kimi-VL-A3B's sizes (16B parameters in all, MoonViT ~0.4B); weights never materialised
+    text=dict(hidden_size=2048, intermediate_size=11264, moe_intermediate_size=1408, num_hidden_layers=27,
+              num_attention_heads=16, num_key_value_heads=16, n_routed_experts=64, num_experts_per_tok=6,
+              n_shared_experts=2, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128,
+              v_head_dim=128, vocab_size=163840, max_position_embeddings=131072, torch_dtype="bfloat16"),
+    vision=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+                init_pos_emb_height=64, init_pos_emb_width=64),
+)  # fmt: skip
+
+
+def test_the_table_covers_a_full_size_kimi_vl_exactly():
+    """At Kimi-VL-A3B's size, on the meta device: every checkpoint name maps, every native tensor
+    is filled exactly once, every shape agrees; 16.4B parameters, 0.4B of them MoonViT."""
+    from transformers.initialization import no_init_weights
+
+    from fac_lens.architectures.kimi_vl import KimiVLForConditionalGeneration
+    from fac_lens.architectures.kimi_vl_checkpoint import native_config, plan
+    from fac_lens.testing.kimi_vl import kimi_vl_tensors
+
+    raw = kimi_vl_config()
+    raw["text_config"].update(A3B["text"])
+    raw["vision_config"].update(A3B["vision"])
+    config = native_config(raw)
+    with no_init_weights(), torch.device("meta"):
+        hf = KimiVLForConditionalGeneration(config)
+    shapes = {name: tuple(t.shape) for name, t in kimi_vl_tensors(hf).items()}
+    pieces = plan(shapes, config, {name: t.shape for name, t in hf.state_dict().items()})
+    assert len(pieces) == len(shapes) > 27 * 64 * 3
+    assert sum(p.numel() for p in hf.parameters()) / 1e9 == pytest.approx(16.4, abs=0.05)
+    assert sum(p.numel() for p in hf.model.vision_tower.parameters()) / 1e9 == pytest.approx(0.42, abs=0.01)
