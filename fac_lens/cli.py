@@ -57,9 +57,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--dataset",
         default="synthetic",
         help=f"one of {', '.join(DATASETS)}; synthetic is the committed test split, the paper's "
-        "benchmarks are read from local files (default: synthetic)",
+        "benchmarks and POPE are read from --data (default: synthetic)",
     )
-    group.add_argument("--data-root", help="folder of a benchmark's local files (see fac_lens.data.loaders)")
+    group.add_argument(
+        "--data",
+        "--data-root",
+        dest="data_root",
+        help="the benchmark's release: a folder (hub parquet shards, save_to_disk, original JSON + images, "
+        "VLMEvalKit TSV), a file, or a hub id in the local HF cache (see fac_lens.data.benchmarks)",
+    )
     group.add_argument("--limit", type=int, help="use only the first N samples (default: all)")
     group.add_argument(
         "--store", default="results/fac_lens.sqlite", help="SQLite results store (created if missing)"
@@ -411,6 +417,7 @@ def _eval(args: argparse.Namespace) -> dict:
     method = method_for(label, config, args.mode or "dynamic")
     summary = exp.evaluate(method)
     summary["vs_vanilla"], versus = _vs_vanilla(exp, summary["run_id"], label)
+    pope = _pope_lines(exp, summary)
     lines = [
         f"{method.label()} on {exp.dataset_name} ({summary['n']} samples, model {exp.model_name})"
         + (
@@ -421,11 +428,27 @@ def _eval(args: argparse.Namespace) -> dict:
         f"accuracy {_num(summary['accuracy'])}  F1 {_num(summary['f1'])} (weighted, App. G)  "
         f"binary F1 {_num(summary['binary_f1'])} (yes positive)",
         *(f"  {kind:16s} {acc:.3f}" for kind, acc in summary["per_kind"].items()),
+        *pope,
         *([versus] if versus else []),
         f"{summary['seconds_per_batch']:.2f} s per batch; stored in {exp.store.path}",
     ]
     _print(args, summary, lines)
     return summary
+
+
+def _pope_lines(exp: Any, summary: dict) -> list[str]:
+    """POPE's own metrics per variant (accuracy, precision, recall, F1, yes-ratio; "yes" positive)
+    from the run's stored records, added to ``summary["pope"]``; nothing for other datasets."""
+    if not exp.dataset_name.startswith("pope"):
+        return []
+    from .data.benchmarks.pope import pope_from_records
+
+    summary["pope"] = report = pope_from_records(exp.store.records(summary["run_id"]))
+    lines = [f"  POPE {'variant':12s} {'acc':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s} {'yes':>6s}"]
+    for variant, m in report.items():
+        cells = (m["accuracy"], m["precision"], m["recall"], m["f1"], m["yes_ratio"])
+        lines.append(f"  POPE {variant:12s} " + " ".join(f"{v:6.3f}" for v in cells))
+    return lines
 
 
 def _sweep(args: argparse.Namespace) -> dict:

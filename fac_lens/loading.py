@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ._tl_guard import adapter_registered, no_runtime_installs
-from .architectures import spec_for
+from .architectures import kimi_vl_checkpoint, model_class, spec_for
 from .attention_probe import ATTENTION_NAME, ensure_registered
 from .errors import FacLensError
 from .lens_model import LensModel
@@ -39,7 +39,11 @@ def load(
     Args:
         source: a local checkpoint directory, a hub id already in the local cache, an embedded
             model's name (``"fac-tiny"``, ``"fac-smol"``: :mod:`fac_lens.model_sources`), or a
-            ``PreTrainedModel`` (wrapped in place; no tokenizer or processor needed).
+            ``PreTrainedModel`` (wrapped in place; no tokenizer or processor needed). A Kimi-VL
+            download (``model_type`` ``"kimi_vl"``, e.g. Kimi-VL-A3B-Thinking) loads onto
+            transformers' Kimi-K2.5 classes by renaming its weights, without its remote code
+            (:mod:`fac_lens.architectures.kimi_vl_checkpoint`); its processor is remote code, so
+            it comes only with ``trust_remote_code=True`` (else pass ``processor=`` or raw inputs).
         device: where the model runs; None leaves a given model where it is.
         dtype: e.g. ``torch.bfloat16`` or ``"bfloat16"``; None keeps the checkpoint's dtype.
         processor: a processor to use instead of loading one from ``source``.
@@ -105,25 +109,42 @@ def _from_files(
     trust_remote_code: bool,
     want_processor: bool,
 ) -> tuple[nn.Module, Any]:
-    import transformers
-
     kind = folder_kind(source)
     if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
         hf, processor = kind.load(Path(source))
         return hf.to(device=device, dtype=dtype), processor
     folder = local_folder(source, cache_dir)
+    if kimi_vl_checkpoint.is_kimi_vl(folder):  # remote-code model class: converted, its code never run
+        return _kimi_vl(folder, device, dtype, trust_remote_code and want_processor)
     check_remote_code(folder, trust_remote_code)
     files = {"local_files_only": True, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     config = _load_config(source, folder, files)
     spec = spec_for(_architecture_of(config))
-    model_class = getattr(transformers, spec.hf_architecture)  # never the checkpoint's own class
     with _weight_errors(source):
-        hf = model_class.from_pretrained(
+        hf = model_class(spec.hf_architecture).from_pretrained(  # never the checkpoint's own class
             source, config=config, dtype=dtype if dtype is not None else "auto", **files
         )
     if device is not None:
         hf.to(device)
     return hf, _load_processor(source, spec, folder, files) if want_processor else None
+
+
+def _kimi_vl(
+    folder: Path, device: Any, dtype: torch.dtype | None, load_processor: bool
+) -> tuple[nn.Module, Any]:
+    """A ``kimi_vl`` checkpoint on transformers' classes (:mod:`.architectures.kimi_vl_checkpoint`).
+
+    Its processor and tokenizer exist only as remote code: loaded (with the warning naming the
+    files) only when ``trust_remote_code=True``, else None.
+    """
+    from transformers import AutoProcessor
+
+    hf = kimi_vl_checkpoint.load(folder, device=device, dtype=dtype)
+    if not load_processor:
+        return hf, None
+    check_remote_code(folder, True)
+    with no_runtime_installs():
+        return hf, AutoProcessor.from_pretrained(str(folder), trust_remote_code=True, local_files_only=True)
 
 
 def _load_config(source: str, folder: Path, files: dict[str, Any]) -> Any:

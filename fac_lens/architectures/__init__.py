@@ -22,6 +22,7 @@ _MODULES = {
     "LlavaNextForConditionalGeneration": "llava_next",
     "LlavaOnevisionForConditionalGeneration": "llava_onevision",
     "Kimi_K25ForConditionalGeneration": "kimi_k25",
+    "KimiVLForConditionalGeneration": "kimi_vl",
 }
 
 
@@ -43,4 +44,16 @@ def spec_for(architecture: str) -> ArchitectureSpec:
     return module.SPEC
 
 
-__all__ = ["ArchitectureSpec", "spec_for", "supported_architectures"]
+def model_class(architecture: str) -> type:
+    """The class that builds ``architecture``: transformers' own, or (Kimi-VL) the thin subclass of
+    one that its fac_lens module defines. Never a checkpoint's code."""
+    import transformers
+
+    spec_for(architecture)  # refuses unsupported names
+    found = getattr(transformers, architecture, None)
+    if found is None:
+        found = getattr(importlib.import_module(f".{_MODULES[architecture]}", __name__), architecture)
+    return found
+
+
+__all__ = ["ArchitectureSpec", "model_class", "spec_for", "supported_architectures"]

@@ -31,15 +31,14 @@ yourself (``AutoModelForImageTextToText.from_pretrained(path)``, device maps, qu
 the object: ``fl.load(model, processor=AutoProcessor.from_pretrained(path))``. The Kimi image
 processor needs torchvision; where it cannot be imported ``fl.load`` leaves ``processor=None`` and the
 analysis calls take the processor's output (``input_ids`` with the image placeholder tokens,
-``pixel_values``, ``image_grid_thw``) built elsewhere. A checkpoint that only ships remote code
-(``trust_remote_code=True``, e.g. the original Kimi-VL ``KimiVLForConditionalGeneration``: MoonViT +
-a DeepSeek-V3 MoE decoder) has other class and module names, and remote-code attention classes
-usually call their own eager/flash kernels rather than transformers' attention-function registry,
-so fac_lens's ratio probe and dynamic mode would not see them (``hook_z`` gains and gates would
-still work). Convert such a checkpoint to the native ``kimi_k25`` classes (the same MoonViT and
-DeepSeek-V3 building blocks: rename the parameters, the projector is ``model.mm_projector`` here),
-then load it as above; or, for a quick look, load it with ``trust_remote_code=True`` yourself and
-write a spec like this one naming its modules, registered in ``fac_lens/architectures/__init__.py``.
+``pixel_values``, ``image_grid_thw``) built elsewhere.
+
+The original Kimi-VL (``kimi_vl`` checkpoints, ``KimiVLForConditionalGeneration`` in remote code:
+MoonViT + a DeepSeek-V3 MoE decoder) is built from the same parts: ``fl.load`` converts such a folder onto these
+classes without running its code (:mod:`.kimi_vl_checkpoint`, :mod:`.kimi_vl`). Other checkpoints that
+only ship remote code usually call their own attention kernels rather than transformers'
+attention-function registry, so fac_lens's ratio probe and dynamic mode would not see them (``hook_z``
+gains and gates would still work): convert them to native classes the same way.
 ``fl.load`` runs no checkpoint code unless given ``trust_remote_code=True``.
 """
 

@@ -1,7 +1,8 @@
-"""Benchmarks: the common sample type, the synthetic benchmark, loaders, answers and metrics."""
+"""Benchmarks: the common sample type, the synthetic benchmark, the released benchmarks
+(:mod:`.benchmarks`, one module each), answers and metrics."""
 
 from .answers import extract_answer, is_correct, normalize_answer
-from .loaders import BENCHMARKS, LoadReport, load_benchmark
+from .benchmarks import BENCHMARKS, LoadReport, load_benchmark
 from .metrics import accuracy, binary_f1, per_kind, reported_f1, weighted_f1
 from .sample import Sample
 from .uncertainty import compare_to_baseline, mcnemar_exact

@@ -2,21 +2,24 @@
 
 ``"synthetic"`` (the synthetic benchmark: a split file or folder; by default the committed test
 split, which the embedded-model wing registers), ``"synthetic-pope"`` (POPE-style yes/no probes
-on the synthetic scenes) and the paper's benchmarks read from local files by
-:mod:`fac_lens.data.loaders` (their layouts: ``BENCHMARKS[name].layout``).
+on the synthetic scenes), the paper's six benchmarks and POPE (``"pope"``, or one variant:
+``"pope-adversarial"``), read by :mod:`fac_lens.data.benchmarks` from whatever released layout
+the given path or hub id holds (hub cache, parquet, save_to_disk, original JSON, VLMEvalKit TSV).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import FacLensError
-from .loaders import BENCHMARKS, LoadReport, load_benchmark
+from .benchmarks import BENCHMARKS, LoadReport, load_benchmark
 from .sample import Sample
 
 SYNTHETIC = ("synthetic", "synthetic-pope")
-DATASETS: tuple[str, ...] = (*SYNTHETIC, *BENCHMARKS)
+POPE_VARIANTS = tuple(f"pope-{v}" for v in BENCHMARKS["pope"].variants)  # POPE restricted to one variant
+DATASETS: tuple[str, ...] = (*SYNTHETIC, *BENCHMARKS, *POPE_VARIANTS)
 DEFAULT_ROOTS: dict[str, Callable[[], Path]] = {}
 
 
@@ -52,12 +55,16 @@ def load_samples(dataset: str, root: str | Path | None = None, limit: int | None
         raise FacLensError(f"unknown dataset {dataset!r}; use one of {list(DATASETS)}")
     if root is None:
         raise FacLensError(
-            f"dataset {dataset!r} is read from local files: pass --data-root with its folder "
-            "(layouts: fac_lens.data.loaders.BENCHMARKS)"
+            f"dataset {dataset!r} is read from its release: pass --data with its folder, file or hub id "
+            "(layouts: fac_lens.data.benchmarks)"
         )
-    samples = list(load_benchmark(key, root, limit, report=LoadReport()))
+    load = load_benchmark(key, root, limit, report=LoadReport())
+    print(f"fac_lens: {load.benchmark} from {load.description}", file=sys.stderr)
+    samples = list(load)
     if not samples:
-        raise FacLensError(f"no samples found in {root} for {dataset!r}: check the folder layout")
+        raise FacLensError(
+            f"no samples found in {root} for {dataset!r} ({load.layout}): check the split and layout"
+        )
     return samples
 
 
@@ -75,6 +82,6 @@ def _default_root(dataset: str) -> Path:
     if root is None:
         raise FacLensError(
             f"dataset {dataset!r} has no default location here: pass its file or folder "
-            "(--data-root), or import fac_lens (which registers the committed test split)"
+            "(--data), or import fac_lens (which registers the committed test split)"
         )
     return root()

@@ -17,7 +17,7 @@ import numpy as np
 from ..config import FacConfig
 from ..errors import FacLensError
 from ..selection import identify_heads
-from .fingerprint import samples_digest
+from .fingerprint import code_digest, samples_digest
 
 if TYPE_CHECKING:
     from .runner import Experiment
@@ -51,7 +51,7 @@ def case_arrays(
 
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
     data = samples_digest(exp.samples)[:16]
-    name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}:{data}"
+    name = f"contribution:{exp.model_name}:{exp.dataset_name}:{digest}:{data}:{code_digest()}"
     if exp.weights:
         name += f":{exp.weights}"
     known = {a["name"] for a in exp.store.arrays(kind="contribution")}

@@ -8,6 +8,8 @@ every run id and stored array name:
   hash cached by path, size and mtime, :func:`file_sha256`); a hub id: its snapshot revision in the
   local HF cache.
 * :func:`samples_digest`: sha256 of the samples' text fields, metadata and image pixels.
+* :func:`code_digest`: sha256 of fac_lens's own source that computes results, so results of older
+  code are not served after a change to it (the readable ``code_version`` is recorded beside).
 """
 
 from __future__ import annotations
@@ -164,6 +166,33 @@ def model_fingerprint(source: str | Path, cache_dir: str | Path | None = None) -
     digest = hashlib.sha256()
     for name, path in named:
         digest.update(f"{name}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+#: Parts of the package that only draw or present stored results (paths relative to ``fac_lens/``):
+#: a change to them does not make earlier results stale.
+PRESENTATION = (
+    "plotting/",
+    "explorer.py",
+    "compare.py",
+    "case_study.py",
+    "experiments/figures.py",
+    "experiments/tables.py",
+)
+
+
+def code_digest(package: str | Path | None = None) -> str:
+    """sha256 hex[:16] of the fac_lens source that computes results: every ``.py`` file of the
+    package (relative path and bytes, sorted) except :data:`PRESENTATION`. Part of every run id and
+    stored array name; any edit to the method, the data readers or the harness gives new runs."""
+    root = Path(package) if package is not None else Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(PRESENTATION):
+            continue
+        content = path.read_bytes()
+        digest.update(f"{relative}\0{len(content)}\0".encode() + content)
     return digest.hexdigest()[:16]
 
 

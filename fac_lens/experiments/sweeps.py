@@ -26,7 +26,7 @@ from ..errors import FacLensError
 from ..lens_model import LensModel
 from ..ratios import HeadRatios, attention_ratios
 from .calibration_split import CalibrationSplit
-from .fingerprint import samples_digest
+from .fingerprint import code_digest, samples_digest
 from .harness import chunks, run_batch, summarize
 from .methods import Method
 from .store import ResultStore, code_version
@@ -153,13 +153,13 @@ def reference_ratios(
     """The ratio map static methods and threshold grids are calibrated on: S_v of the first ``n``
     of ``samples`` (pass a calibration split, :mod:`.calibration_split`, never the evaluated
     samples). Stored as an array (kind ``"ratios_per_sample"``, named with the sha256 of those
-    samples' ids) and reused when already there (``weights``: the model's fingerprint, so a
-    retrained model records its own)."""
+    samples' content and of the code, :func:`.fingerprint.code_digest`) and reused when already
+    there (``weights``: the model's fingerprint, so a retrained model records its own)."""
     if not samples:
         raise FacLensError("no samples to record a ratio map on: check the dataset and --limit")
     calibration = samples[:n]
     digest = samples_digest(calibration)[:16]
-    name = f"ratios:{model_name}:{dataset_name}:{query}:{len(calibration)}:{digest}"
+    name = f"ratios:{model_name}:{dataset_name}:{query}:{len(calibration)}:{digest}:{code_digest()}"
     if weights:
         name += f":{weights}"
     if store is not None and any(a["name"] == name for a in store.arrays(kind="ratios_per_sample")):
@@ -249,6 +249,7 @@ def run_sweep(
         "batch_size": batch_size,
         "seed": seed,
         "data_sha256": samples_digest(samples),
+        "code_sha256": code_digest(),
     }
     if weights:
         generation["model_weights"] = weights

@@ -28,6 +28,7 @@ from .ids import (
 )
 from .inputs import tiny_inputs
 from .kimi import tiny_kimi_k25
+from .kimi_vl import save_tiny_kimi_vl, tiny_kimi_vl
 from .llava import tiny_llava, tiny_llava_next, tiny_llava_onevision
 from .qwen import tiny_qwen2_5_vl, tiny_qwen2_vl, tiny_qwen3_vl
 from .registry import BUILDERS, MODELS, TinyModel
@@ -46,10 +47,12 @@ __all__ = [
     "VOCAB",
     "TinyModel",
     "save_tiny_checkpoint",
+    "save_tiny_kimi_vl",
     "tiny_gemma3",
     "tiny_idefics3",
     "tiny_inputs",
     "tiny_kimi_k25",
+    "tiny_kimi_vl",
     "tiny_llava",
     "tiny_llava_next",
     "tiny_llava_onevision",

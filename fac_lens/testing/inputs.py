@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .registry import MODELS
+from .registry import CLASS_KEYS, MODELS
 
 
 def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict[str, torch.Tensor]:
@@ -15,7 +15,7 @@ def tiny_inputs(hf, batch: int = 1, seed: int = 0, padded: bool = False) -> dict
     and, where the architecture allows, gives rows different image sizes (Qwen grids, anyres
     tilings).
     """
-    model_type = hf.config.model_type
+    model_type = CLASS_KEYS.get(type(hf).__name__, hf.config.model_type)
     if model_type not in MODELS:
         raise ValueError(f"no tiny inputs for model_type {model_type!r}")
     model = MODELS[model_type]

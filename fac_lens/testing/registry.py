@@ -10,6 +10,7 @@ import torch
 from .gemma3 import gemma3_image, tiny_gemma3
 from .idefics import idefics_image, tiny_idefics3, tiny_smolvlm
 from .kimi import kimi_image, tiny_kimi_k25
+from .kimi_vl import kimi_vl_image, tiny_kimi_vl
 from .llava import anyres_image, square_image, tiny_llava, tiny_llava_next, tiny_llava_onevision
 from .qwen import qwen_image, tiny_qwen2_5_vl, tiny_qwen2_vl, tiny_qwen3_vl
 
@@ -43,5 +44,8 @@ MODELS: dict[str, TinyModel] = {
     "idefics3": TinyModel(tiny_idefics3, idefics_image),
     "smolvlm": TinyModel(tiny_smolvlm, idefics_image),
     "kimi_k25": TinyModel(tiny_kimi_k25, kimi_image),
+    "kimi_vl": TinyModel(tiny_kimi_vl, kimi_vl_image),
 }
+CLASS_KEYS = {"KimiVLForConditionalGeneration": "kimi_vl"}
+"""Registry keys of models whose ``config.model_type`` is another's (Kimi-VL runs in Kimi-K2.5's classes)."""
 BUILDERS: dict[str, Builder] = {model_type: model.build for model_type, model in MODELS.items()}

@@ -172,9 +172,9 @@ def test_fold_then_save_loads_in_plain_transformers(pair, batch, tmp_path):
         rescaled = logits(model, batch)
     fl.fold_gains(model, fl.Gains(values))
     model.save_pretrained(tmp_path)
-    import transformers
-
-    plain = getattr(transformers, model.spec.hf_architecture).from_pretrained(tmp_path).eval()
+    # transformers' own class (Kimi-VL's model subclasses Kimi-K2.5's only to take image_grid_hws)
+    plain_class = next(c for c in type(model.hf).__mro__ if c.__module__.startswith("transformers."))
+    plain = plain_class.from_pretrained(tmp_path).eval()
     plain.config.text_config._attn_implementation = "sdpa"
     with torch.no_grad():
         reloaded = plain(**with_mm_types(plain, batch)).logits[batch["attention_mask"].bool()]

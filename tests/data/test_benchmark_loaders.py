@@ -1,4 +1,5 @@
-"""Benchmark loaders on tiny fake benchmarks laid out as each loader documents."""
+"""Benchmark loaders on tiny invented benchmarks in their original layouts (MMStar: the hub parquet):
+fields, errors naming file and record, corrupt images, limits. Other layouts: test_benchmark_layouts.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+import datasets
 import pytest
 from PIL import Image
 
@@ -25,6 +27,8 @@ from fac_lens.data.loaders import (
     split_options,
 )
 from fac_lens.errors import FacLensError
+
+from .benchmark_fixtures import MMSTAR_FEATURES, struct
 
 RED, GREEN, BLUE, GRAY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
 
@@ -203,38 +207,34 @@ def make_clevr(root: Path) -> None:
 
 
 def make_mmstar(root: Path) -> None:
-    records = [
-        {
-            "index": 0,
-            "question": "Which option describe the object relationship in the image correctly?\n"
-            "Options: A: The suitcase is on the book., B: The suitcase is beneath the cat., "
-            "C: The suitcase is beneath the bed., D: The suitcase is beneath the book.",
-            "answer": "A",
-            "category": "coarse perception",
-            "l2_category": "image scene and topic",
-            "meta_info": {"source": "MMBench", "split": "val"},
-            "image": "images/0.jpg",
-        },
-        {
-            "index": 1,
-            "question": "What is the color of the car? Options: A: red, dark, B: blue",
-            "answer": "B",
-            "category": "fine-grained perception",
-            "l2_category": "attribute recognition",
-            "image_path": "images/1.jpg",
-        },
-        {
-            "index": 2,
-            "question": "Compute 2+2.\nA: 3\nB: 4\nC: 5",
-            "answer": "B",
-            "category": "math",
-            "l2_category": "numeric commonsense",
-            "meta_info": {"source": "MathVista", "image_path": "images/2.jpg"},
-        },
+    """MMStar as released on the hub: one mmstar.parquet, options inside the question text."""
+    questions = [
+        "Which option describe the object relationship in the image correctly?\n"
+        "Options: A: The suitcase is on the book., B: The suitcase is beneath the cat., "
+        "C: The suitcase is beneath the bed., D: The suitcase is beneath the book.",
+        "What is the color of the car? Options: A: red, dark, B: blue",
+        "Compute 2+2.\nA: 3\nB: 4\nC: 5",  # no "Options:" marker
     ]
-    write_jsonl(root / "mmstar.jsonl", records)
-    for i, color in enumerate((RED, GREEN, BLUE)):
-        png(root / f"images/{i}.jpg", color)
+    meta = [
+        ("coarse perception", "image scene and topic", "MMBench"),
+        ("fine-grained perception", "attribute recognition", "SEEDBench"),
+        ("math", "numeric commonsense", "MathVista"),
+    ]
+    rows = [
+        {
+            "index": i,
+            "question": q,
+            "image": struct(color),
+            "answer": answer,
+            "category": c,
+            "l2_category": l2,
+            "meta_info": {"source": src, "split": "val", "image_path": f"images/{i}.jpg"},
+        }
+        for i, (q, color, answer, (c, l2, src)) in enumerate(
+            zip(questions, (RED, GREEN, BLUE), "ABB", meta, strict=True)
+        )
+    ]
+    datasets.Dataset.from_list(rows, features=MMSTAR_FEATURES).to_parquet(str(root / "mmstar.parquet"))
 
 
 def seed_record(qid: str, answer: str, type_id: int, data_id: str, data_type: str = "image") -> dict:
@@ -281,7 +281,6 @@ FIRST_IMAGE = {
     "mathvision-mini": "images/1.jpg",
     "hallusionbench": "hallusion_bench/VD/illusion/0_0.png",
     "clevr": "images/val/CLEVR_val_000000.png",
-    "mmstar": "images/0.jpg",
     "seed-bench": "images/1454426_2591111986.jpg",
 }
 ANNOTATION = {
@@ -289,12 +288,12 @@ ANNOTATION = {
     "mathvision-mini": "testmini.jsonl",
     "hallusionbench": "HallusionBench.json",
     "clevr": "questions/CLEVR_val_questions.json",
-    "mmstar": "mmstar.jsonl",
+    "mmstar": "MMStar.tsv",
     "seed-bench": "SEED-Bench.json",
 }
 SAMPLE_COUNT = {name: 3 for name in BUILDERS}
 # The CLEVR first image is shared by two questions; SEED-Bench has 3 image questions + 1 video.
-SKIPPED_BY_FIRST_IMAGE = {name: 2 if name == "clevr" else 1 for name in BUILDERS}
+SKIPPED_BY_FIRST_IMAGE = {name: 2 if name == "clevr" else 1 for name in FIRST_IMAGE}
 
 
 def pixel(sample) -> tuple[int, int, int]:
@@ -422,9 +421,9 @@ def test_mmstar_fields(tmp_path):
         ("red, dark", "blue"),
         "B",
     )
-    assert pixel(second) == GREEN  # image from "image_path"
+    assert pixel(second) == GREEN
     assert (third.question, third.choices, third.kind) == ("Compute 2+2.", ("3", "4", "5"), "math")
-    assert pixel(third) == BLUE  # image from meta_info.image_path
+    assert pixel(third) == BLUE
 
 
 def test_split_options_without_options():
@@ -439,14 +438,17 @@ def test_seed_bench_fields(tmp_path):
     assert (first.id, first.question, first.answer) == ("101669", "Question 101669?", "A")
     assert first.choices == ("One", "Two", "Three", "Four")
     assert (first.kind, first.source, first.meta["data_id"]) == (
-        "Instance Counting",
+        "Instance Counting",  # the file's own mapping
         "SEED-Bench",
         "1454426_2591111986.jpg",
     )
     assert pixel(first) == RED
     assert (second.id, second.answer, second.kind) == ("101670", "D", "Scene Understanding")
     assert pixel(second) == GREEN  # data_id without extension: found as .jpg
-    assert (third.id, third.kind) == ("101671", "9")  # type id missing from the mapping
+    assert (third.id, third.kind) == (
+        "101671",
+        "Text Understanding",
+    )  # not in the file's mapping: README's table
     assert (report.yielded, report.skipped, report.excluded) == (3, 0, 1)  # the video question
 
 
@@ -463,8 +465,11 @@ def test_benchmarks_table():
         "clevr",
         "mmstar",
         "seed-bench",
+        "pope",
     ]
-    assert all(ANNOTATION[name].split("/")[-1] in info.layout for name, info in BENCHMARKS.items())
+    for name, annotation in ANNOTATION.items():  # each benchmark names its original file or its TSV
+        spec = BENCHMARKS[name]
+        assert annotation in [f.path.format(split=spec.splits[0]) for f in spec.original] + list(spec.tsv)
 
 
 @pytest.mark.parametrize(
@@ -507,12 +512,15 @@ def test_bad_limit(tmp_path):
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_missing_annotation_file_names_path_and_layout(tmp_path, name):
+def test_missing_folder_names_path_and_every_layout(tmp_path, name):
     with pytest.raises(FacLensError) as info:
         load_benchmark(name, tmp_path / "nowhere")
     message = str(info.value)
-    assert str(tmp_path / "nowhere" / ANNOTATION[name]) in message
-    assert "Expected layout" in message
+    assert str(tmp_path / "nowhere") in message and ANNOTATION[name] in message
+    assert "Layouts looked for" in message and "fac_lens never downloads" in message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FacLensError, match="no layout recognised in .*empty"):
+        load_benchmark(name, tmp_path / "empty")
 
 
 def test_malformed_jsonl_line_names_file_and_line(tmp_path):
@@ -527,13 +535,13 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path):
 
 
 def test_missing_field_in_jsonl_names_line(tmp_path):
-    make_mmstar(tmp_path)
-    path = tmp_path / "mmstar.jsonl"
+    make_mathvision(tmp_path)
+    path = tmp_path / "testmini.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     del records[2]["answer"]
     write_jsonl(path, records)
     with pytest.raises(FacLensError, match=re.escape(f"{path}: line 3: missing required field(s) 'answer'")):
-        list(load_mmstar(tmp_path))
+        list(load_mathvision_mini(tmp_path))
 
 
 def test_missing_field_in_json_array_names_record(tmp_path):
@@ -573,7 +581,6 @@ def test_bad_json_file_names_line(tmp_path):
             (0, "gt_answer", "2"),
             "record 0: gt_answer '2'",
         ),
-        (make_mmstar, load_mmstar, "mmstar.jsonl", (1, "question", "No options here"), "line 2: no options"),
     ],
 )
 def test_answer_that_does_not_fit(tmp_path, builder, loader, path, mutate, message):
@@ -592,7 +599,7 @@ def test_answer_that_does_not_fit(tmp_path, builder, loader, path, mutate, messa
         list(loader(tmp_path))
 
 
-@pytest.mark.parametrize("name", list(BUILDERS))
+@pytest.mark.parametrize("name", list(FIRST_IMAGE))  # MMStar's images are inside its parquet
 def test_corrupt_image_warned_skipped_and_counted(tmp_path, name):
     BUILDERS[name](tmp_path)
     bad = tmp_path / FIRST_IMAGE[name]
@@ -613,15 +620,15 @@ def test_corrupt_image_warned_skipped_and_counted(tmp_path, name):
 
 
 def test_missing_image_file_is_skipped_too(tmp_path):
-    make_mmstar(tmp_path)
-    (tmp_path / "images/1.jpg").unlink()
+    make_mathvision(tmp_path)
+    (tmp_path / "images/2.jpg").unlink()
     report = LoadReport()
     with pytest.warns(ImageSkippedWarning) as record:
-        ids = [s.id for s in load_mmstar(tmp_path, report=report)]
-    assert ids == ["0", "2"]
+        ids = [s.id for s in load_mathvision_mini(tmp_path, report=report)]
+    assert ids == ["1", "3"]
     assert "FileNotFoundError" in str(record[0].message)
-    assert "MMStar: skipped 1 of 3 samples" in str(record[-1].message)
-    assert report.skipped_files == [str(tmp_path / "images/1.jpg")]
+    assert "MathVision-mini: skipped 1 of 3 samples" in str(record[-1].message)
+    assert report.skipped_files == [str(tmp_path / "images/2.jpg")]
 
 
 def test_images_open_lazily(tmp_path):

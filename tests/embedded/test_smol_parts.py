@@ -185,6 +185,7 @@ def test_the_explorer_runs_on_fac_smol(fac_smol) -> None:
     assert f"perception: {9 * (config.l_perc + 1)} heads" in panel.counts.value
     reasoning = int((visual[config.l_reas :] <= config.tau_reas).sum())  # eq. 5 by hand
     assert f"reasoning: {reasoning} heads" in panel.counts.value
+    panel.sample.value = panel.sample.options[1]  # a run needs one sample (the mean is no prompt)
     panel.run()
     assert panel.last_comparison is not None and panel.message.value == ""
 

@@ -121,7 +121,7 @@ def test_another_data_root_with_the_same_sample_ids_is_another_run(tmp_path):
             reference_ratios(exp.model, exp.samples, ratios_store, "m", "synthetic", n=2, progress=False)
         names = [a["name"] for a in ratios_store.arrays(kind="ratios_per_sample")]
     digests = sorted(samples_digest(exp.samples)[:16] for exp in (first, second))
-    assert sorted(name.rsplit(":", 1)[1] for name in names) == digests
+    assert sorted(name.split(":")[5] for name in names) == digests
 
 
 def test_weights_changed_only_in_the_middle_are_another_run(tmp_path):
@@ -187,3 +187,57 @@ def test_a_hub_id_is_keyed_by_its_snapshot_revision(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
     assert model_fingerprint("org/tiny-vlm") is None  # HF_HUB_CACHE wins over HF_HOME
     assert model_fingerprint("org/tiny-vlm", cache_dir=repo.parent) == new
+
+
+def _package_copy(tmp_path: Path) -> Path:
+    package = Path(fingerprint.__file__).resolve().parents[1]
+    copy = tmp_path / "fac_lens"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_the_code_digest_follows_the_source_that_computes_results(tmp_path):
+    """A hand-computed digest of the source; an edit to the method changes it, an edit to a plot
+    module does not."""
+    copy = _package_copy(tmp_path)
+    by_hand = hashlib.sha256()
+    for path in sorted(copy.rglob("*.py")):
+        relative = path.relative_to(copy).as_posix()
+        if relative.startswith(fingerprint.PRESENTATION):
+            continue
+        content = path.read_bytes()
+        by_hand.update(relative.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
+    before = fingerprint.code_digest(copy)
+    assert before == by_hand.hexdigest()[:16]
+    assert fingerprint.code_digest() == fingerprint.code_digest(Path(fingerprint.__file__).parents[1])
+    for drawing in ("plotting/heads.py", "experiments/tables.py", "explorer.py"):
+        path = copy / drawing
+        if path.exists():
+            path.write_text(path.read_text() + "\n# a comment\n")
+    assert fingerprint.code_digest(copy) == before
+    (copy / "rescale.py").write_text((copy / "rescale.py").read_text() + "\n# a changed method\n")
+    assert fingerprint.code_digest(copy) != before
+
+
+def test_results_of_other_code_are_not_served(tmp_path, monkeypatch):
+    """The code digest is part of the run id and of the ratio arrays' names: after a change to the
+    code, the same evaluation is another run and is generated again."""
+    import fac_lens.experiments.sweeps as sweeps
+
+    store = tmp_path / "s.sqlite"
+    first = Experiment.open(MODEL, "synthetic", store, **OPTIONS)
+    one = first.evaluate(Method.vanilla())
+    again = first.evaluate(Method.vanilla())
+    assert again["run_id"] == one["run_id"]  # the same code: served
+    assert first.store.run(one["run_id"])["generation"]["code_sha256"] == fingerprint.code_digest()
+    monkeypatch.setattr(sweeps, "code_digest", lambda: "0" * 16)
+    two = first.evaluate(Method.vanilla())
+    assert two["run_id"] != one["run_id"]
+    assert first.store.run(two["run_id"])["generation"]["code_sha256"] == "0" * 16
+    assert len(first.store.records(two["run_id"])) == 2  # generated, not copied
+    with ResultStore(tmp_path / "r.sqlite") as ratios_store:
+        reference_ratios(first.model, first.samples, ratios_store, "m", "synthetic", n=2, progress=False)
+        monkeypatch.setattr(sweeps, "code_digest", lambda: "1" * 16)
+        reference_ratios(first.model, first.samples, ratios_store, "m", "synthetic", n=2, progress=False)
+        names = sorted(a["name"].split(":")[6] for a in ratios_store.arrays(kind="ratios_per_sample"))
+    assert names == ["0" * 16, "1" * 16]
