@@ -17,6 +17,7 @@ or transformer-lens happens before a call (it only lists its embedded models in 
 """
 
 from . import embedded  # noqa: F401 - registers fac-tiny / fac-smol with fl.load and the synthetic split's location
+from .ablation import ablate, head_means
 from .architectures import supported_architectures
 from .calibration import calibrated_config
 from .case_study import CaseStudy, case_study
@@ -49,6 +50,7 @@ __all__ = [
     "HeadSelection",
     "LensModel",
     "RescaleHandle",
+    "ablate",
     "attention_ratios",
     "calibrated_config",
     "case_study",
@@ -57,6 +59,7 @@ __all__ = [
     "explorer",
     "fold_gains",
     "generate",
+    "head_means",
     "identify_heads",
     "load",
     "rescale",
