@@ -22,6 +22,7 @@ from .architectures import supported_architectures
 from .calibration import calibrated_config
 from .case_study import CaseStudy, case_study
 from .compare import Comparison, compare
+from .concentration import HeadConcentration, attention_concentration
 from .config import FacConfig
 from .contribution import ContributionMap, contribution_map
 from .errors import FacLensError
@@ -46,11 +47,13 @@ __all__ = [
     "FacLensError",
     "Gains",
     "GenerationResult",
+    "HeadConcentration",
     "HeadRatios",
     "HeadSelection",
     "LensModel",
     "RescaleHandle",
     "ablate",
+    "attention_concentration",
     "attention_ratios",
     "calibrated_config",
     "case_study",
