@@ -25,6 +25,7 @@ from .compare import Comparison, compare
 from .concentration import HeadConcentration, attention_concentration
 from .config import FacConfig
 from .contribution import ContributionMap, contribution_map
+from .erasure import ErasureEffects, erasure_effects
 from .errors import FacLensError
 from .explorer import Explorer, explorer
 from .folding import fold_gains
@@ -44,6 +45,7 @@ __all__ = [
     "Explorer",
     "ContributionMap",
     "FacConfig",
+    "ErasureEffects",
     "FacLensError",
     "Gains",
     "GenerationResult",
@@ -59,6 +61,7 @@ __all__ = [
     "case_study",
     "compare",
     "contribution_map",
+    "erasure_effects",
     "explorer",
     "fold_gains",
     "generate",
