@@ -33,6 +33,7 @@ from .gains import STRATEGIES, Gains
 from .generation import GenerationResult, generate
 from .lens_model import LensModel
 from .loading import load
+from .patching import PatchingResult, corrupt_image, patch_heads
 from .ratios import HeadRatios, attention_ratios
 from .rescale import RescaleHandle, rescale
 from .selection import HeadSelection, identify_heads
@@ -53,6 +54,7 @@ __all__ = [
     "HeadRatios",
     "HeadSelection",
     "LensModel",
+    "PatchingResult",
     "RescaleHandle",
     "ablate",
     "attention_concentration",
@@ -61,6 +63,7 @@ __all__ = [
     "case_study",
     "compare",
     "contribution_map",
+    "corrupt_image",
     "erasure_effects",
     "explorer",
     "fold_gains",
@@ -68,6 +71,7 @@ __all__ = [
     "head_means",
     "identify_heads",
     "load",
+    "patch_heads",
     "rescale",
     "supported_architectures",
     "teacher_forcing",
