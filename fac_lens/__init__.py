@@ -24,6 +24,7 @@ from .case_study import CaseStudy, case_study
 from .compare import Comparison, compare
 from .concentration import HeadConcentration, attention_concentration
 from .config import FacConfig
+from .config_search import ChangePoint, ConfigSearch, change_point, select_config
 from .contribution import ContributionMap, contribution_map
 from .erasure import ErasureEffects, erasure_effects
 from .errors import FacLensError
@@ -42,7 +43,9 @@ from .teacher_forcing import teacher_forcing
 __all__ = [
     "STRATEGIES",
     "CaseStudy",
+    "ChangePoint",
     "Comparison",
+    "ConfigSearch",
     "Explorer",
     "ContributionMap",
     "FacConfig",
@@ -61,6 +64,7 @@ __all__ = [
     "attention_ratios",
     "calibrated_config",
     "case_study",
+    "change_point",
     "compare",
     "contribution_map",
     "corrupt_image",
@@ -73,6 +77,7 @@ __all__ = [
     "load",
     "patch_heads",
     "rescale",
+    "select_config",
     "supported_architectures",
     "teacher_forcing",
 ]
