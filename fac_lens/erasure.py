@@ -77,6 +77,26 @@ def repeat_sample(inputs: Mapping[str, Any], copies: int) -> dict[str, Any]:
     return {k: torch.cat([v] * copies) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 
 
+def append_tokens(inputs: Mapping[str, Any], tokens: torch.Tensor) -> dict[str, Any]:
+    """A teacher-forced sequence: ``tokens`` ([T] or [1, T], e.g. a generated answer) appended to a
+    one-sample prompt. ``attention_mask`` grows by ones; any other tensor shaped like
+    ``input_ids`` (token types such as ``mm_token_type_ids``) by zeros (text)."""
+    ids = inputs["input_ids"]
+    tokens = torch.as_tensor(tokens).reshape(1, -1).to(ids)
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise FacLensError("append_tokens extends one sample: give inputs of batch size 1")
+    out = dict(inputs)
+    for key, value in inputs.items():
+        if isinstance(value, torch.Tensor) and value.shape == ids.shape:
+            fill = (
+                tokens
+                if key == "input_ids"
+                else (torch.ones_like if key == "attention_mask" else torch.zeros_like)(tokens)
+            )
+            out[key] = torch.cat([value, fill.to(value)], dim=1)
+    return out
+
+
 def erasure_effects(
     model: LensModel,
     inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -94,8 +114,8 @@ def erasure_effects(
         model: a loaded :class:`LensModel`.
         inputs: one teacher-forced sample (HF kwargs, batch size 1), or a list of them.
         hallucinated, faithful: positions ``t`` of the tokens of each set (their probability is
-            read from the logits at ``t - 1``); one list per sample when ``inputs`` is a list.
-            Tokens of all samples are pooled.
+            read from the logits at ``t - 1``); one list per sample when ``inputs`` is a list
+            (a sample may hold tokens of one set only). Tokens of all samples are pooled.
         kind: erasure by ``"zero"`` or ``"mean"`` ablation (:func:`fac_lens.ablate`).
         means: :func:`fac_lens.head_means` output, for ``kind="mean"``.
         method: ``"exact"``: ``1 + n_layers * n_heads`` ablated copies of each sample, run
@@ -121,6 +141,8 @@ def erasure_effects(
         disable=not progress or len(samples) < 2,
     ):
         positions = hall + faith
+        if not positions:
+            continue
         if method == "exact":
             deltas = _exact(model, sample, positions, kind, means, batch_size, progress)
         else:
@@ -154,14 +176,17 @@ def _samples(model, inputs, hallucinated, faithful):
         lists = []
         for name, positions in (("hallucinated", hall), ("faithful", faith)):
             positions = [p % n_tokens if p < 0 else p for p in as_ints(name, positions)]
-            if not positions or not all(1 <= p < n_tokens for p in positions):
+            if not all(1 <= p < n_tokens for p in positions):
                 raise FacLensError(
-                    f"{name} positions {positions} must be non-empty and in [1, {n_tokens - 1}]: the token at "
+                    f"{name} positions {positions} must lie in [1, {n_tokens - 1}]: the token at "
                     "position t is scored from the logits at t - 1"
                 )
             lists.append(positions)
         samples.append(sample)
         sets.append(tuple(lists))
+    for index, name in enumerate(("hallucinated", "faithful")):
+        if not any(s[index] for s in sets):
+            raise FacLensError(f"no {name} positions in any sample: both sets need at least one token")
     return samples, sets
 
 

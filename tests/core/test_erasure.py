@@ -135,3 +135,29 @@ def test_refusals():
             fl.erasure_effects(model, inputs, progress=False, **kwargs)
     with pytest.raises(fl.FacLensError):
         fl.erasure_effects(model, tiny_inputs(model.hf, batch=2), [2], [3], progress=False)
+
+
+def test_append_tokens_extends_ids_mask_and_token_types():
+    from fac_lens.erasure import append_tokens
+    from tests.conftest import make_pair
+
+    model, reference = make_pair("qwen2_vl")
+    prompt = with_mm_types(reference, tiny_inputs(model.hf, batch=1, seed=2))
+    new = torch.tensor([11, 12, 13])
+    forced = append_tokens(prompt, new)
+    n = prompt["input_ids"].shape[1]
+    assert torch.equal(forced["input_ids"][0, n:], new) and torch.equal(
+        forced["input_ids"][:, :n], prompt["input_ids"]
+    )
+    assert forced["attention_mask"][0, n:].tolist() == [1, 1, 1]
+    assert forced["mm_token_type_ids"][0, n:].tolist() == [0, 0, 0]
+    assert torch.equal(forced["pixel_values"], prompt["pixel_values"])
+    # the forced sequence runs, and its prompt positions see what the prompt alone gives (causal)
+    reset(reference)
+    with torch.no_grad():
+        long = reference(**forced).logits[0, :n]
+    reset(reference)
+    with torch.no_grad():
+        short = reference(**prompt).logits[0]
+    reset(reference)
+    torch.testing.assert_close(long, short, atol=1e-5, rtol=0)
