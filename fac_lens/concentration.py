@@ -177,4 +177,9 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query) -> dict[s
             model.spec.multimodal_core(model.hf)(**inputs)
     finally:
         model.reset_state()
+    if torch.isnan(result["entropy"]).any():
+        raise RuntimeError(
+            "some layers were not recorded: the text decoder's attention did not run through "
+            "fac_lens (was its attention implementation changed by hand?)"
+        )
     return result
