@@ -227,21 +227,28 @@ SmolLM2-135M (30 layers x 9 heads) behind a trained projector: change point, att
     return True
 
 
-if RUN_SMOL and smol_available():
+SMOL = RUN_SMOL and smol_available()
+if SMOL:
     smol = fl.load('fac-smol', device=DEVICE)
     smol_samples = samples[:6]
     smol_inputs = [smol.prepare(s.image, s.prompt()) for s in smol_samples]
     smol_ratios = fl.attention_ratios(smol, smol_inputs, progress=False)
     smol_found = fl.change_point(smol_ratios)
     print(f'change point: layer {smol_found.layer}, interval {smol_found.interval}, '
-          f'S_v {smol_found.before:.3f} -> {smol_found.after:.3f}')
+          f'S_v {smol_found.before:.3f} -> {smol_found.after:.3f}')"""
+    ),
+    new_code_cell(
+        r"""if SMOL:
     smol_conc = fl.attention_concentration(smol, smol_inputs, progress=False)
     print('image-key entropy per layer:', [round(v, 2) for v in smol_conc.mean('image_entropy').mean(-1).tolist()])
     out = fl.generate(smol, smol.prepare([s.image for s in smol_samples], [s.prompt() for s in smol_samples]),
                       max_new_tokens=16)
     correct = [float(is_correct(t, s)) for t, s in zip(out.text, smol_samples)]
-    show('fac-smol vanilla', correct)
-    eos = smol.tokenizer.eos_token_id
+    show('fac-smol vanilla', correct)"""
+    ),
+    new_code_cell(
+        r"""smol_effects = None
+if SMOL:
     s_forced, s_h, s_f = [], [], []
     for b, (x, ok) in enumerate(zip(smol_inputs, correct)):
         new = out.sequences[b, out.prompt_length:]
@@ -256,11 +263,13 @@ if RUN_SMOL and smol_available():
             s, lo, hi = sensitivity_interval(smol_effects, layer, head)
             print(f'L{layer}H{head}: E_h {e:+.3f}  S_h {s:+.5f} [{lo:+.5f}, {hi:+.5f}]')
     else:
-        smol_effects = None
-        print('all answers right (or all wrong): no two token sets to compare')
+        print('all answers right (or all wrong): no two token sets to compare')"""
+    ),
+    new_code_cell(
+        r"""if SMOL:
     fig, axes = plt.subplots(1, 3, figsize=(18, 4))
     P.plot_change_point(smol_ratios, smol_found, ax=axes[0])
-    P.plot_concentration(smol_conc, field='image_entropy', ax=axes[1], )
+    P.plot_concentration(smol_conc, field='image_entropy', ax=axes[1])
     if smol_effects is not None:
         P.plot_erasure(smol_effects, ax=axes[2])"""
     ),
