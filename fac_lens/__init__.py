@@ -18,12 +18,16 @@ or transformer-lens happens before a call (it only lists its embedded models in 
 """
 
 from . import embedded  # noqa: F401 - registers fac-tiny / fac-smol with fl.load and the synthetic split's location
+from .ablation import ablate, head_means
 from .architectures import supported_architectures
 from .calibration import calibrated_config
 from .case_study import CaseStudy, case_study
 from .compare import Comparison, compare
+from .concentration import HeadConcentration, attention_concentration
 from .config import FacConfig
+from .config_search import ChangePoint, ConfigSearch, change_point, select_config
 from .contribution import ContributionMap, contribution_map
+from .erasure import ErasureEffects, erasure_effects
 from .errors import FacLensError
 from .explorer import Explorer, explorer
 from .folding import fold_gains
@@ -32,6 +36,7 @@ from .generation import GenerationResult, generate
 from .image_attention import ImageAttention, image_attention
 from .lens_model import LensModel
 from .loading import load
+from .patching import PatchingResult, corrupt_image, patch_heads
 from .ratios import HeadRatios, attention_ratios
 from .rescale import RescaleHandle, rescale
 from .selection import HeadSelection, identify_heads
@@ -40,30 +45,43 @@ from .teacher_forcing import teacher_forcing
 __all__ = [
     "STRATEGIES",
     "CaseStudy",
+    "ChangePoint",
     "Comparison",
+    "ConfigSearch",
     "Explorer",
     "ContributionMap",
     "FacConfig",
+    "ErasureEffects",
     "FacLensError",
     "Gains",
     "GenerationResult",
+    "HeadConcentration",
     "HeadRatios",
     "HeadSelection",
     "ImageAttention",
     "LensModel",
+    "PatchingResult",
     "RescaleHandle",
+    "ablate",
+    "attention_concentration",
     "attention_ratios",
     "calibrated_config",
     "case_study",
+    "change_point",
     "compare",
     "contribution_map",
+    "corrupt_image",
+    "erasure_effects",
     "explorer",
     "fold_gains",
     "generate",
+    "head_means",
     "identify_heads",
     "image_attention",
     "load",
+    "patch_heads",
     "rescale",
+    "select_config",
     "supported_architectures",
     "teacher_forcing",
 ]

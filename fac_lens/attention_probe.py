@@ -137,6 +137,35 @@ def mean_visual_mass(
     return (mass * chosen[..., None].to(mass)).sum(1)
 
 
+def normalized_visual_mass(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None,
+    key_is_image: torch.Tensor,
+    weights: torch.Tensor,
+) -> torch.Tensor:
+    """Weighted mean over query rows of ``mass_i / share_i``: the visual mass divided by the share
+    of image keys among the keys row ``i`` sees (1: attention to the image in proportion to its
+    token count). Rows that see no image key do not count (their weights are renormalised away).
+
+    The share is itself an SDPA with the image indicator as value and a zero query (uniform
+    attention over the visible keys), so this stays O(N) in memory.
+
+    Returns:
+        [B, H] float32 (NaN for a sample none of whose query rows sees an image key).
+    """
+    rows = (weights > 0).any(0).nonzero().flatten()
+    rows = None if len(rows) == weights.shape[1] else rows
+    mass = torch.nan_to_num(visual_mass(module, query, key, attention_mask, scaling, key_is_image, rows))
+    share = visual_mass(module, torch.zeros_like(query), key, attention_mask, scaling, key_is_image, rows)
+    share = torch.nan_to_num(share[..., :1])  # [B, R, 1]: the same for every head
+    chosen = (weights if rows is None else weights[:, rows])[..., None].to(mass) * (share > 0)
+    ratio = torch.where(share > 0, mass / share.clamp_min(torch.finfo(torch.float32).tiny), 0.0)
+    return (ratio * chosen).sum(1) / chosen.sum(1)
+
+
 class attached_probes:
     """Context manager: attach one probe per text attention module; always detached on exit.
 

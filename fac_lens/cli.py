@@ -42,6 +42,20 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
+def _gain(text: str) -> float | tuple[float, ...]:
+    """``1.2`` (one gain) or ``1.1,1.2,1.3`` (one gain per layer)."""
+    values = _floats(text)
+    return values[0] if len(values) == 1 and "," not in text else tuple(values)
+
+
+def _gain_grid(text: str) -> list[float | tuple[float, ...]]:
+    """Gain grid values: ``1.1,1.2`` (scalars), or per-layer settings split by ``;``:
+    ``1.1,1.2,1.3;1.2,1.2,1.2``."""
+    if ";" not in text:
+        return _floats(text)
+    return [tuple(_floats(part)) for part in text.split(";") if part.strip()]
+
+
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
@@ -97,8 +111,8 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--l-reas", type=int, help="first reasoning layer (0-based)")
     group.add_argument("--tau-perc", type=float, help="perception heads have S_v >= tau_perc")
     group.add_argument("--tau-reas", type=float, help="reasoning heads have S_v <= tau_reas")
-    group.add_argument("--g-perc", type=float, help="gain of perception heads")
-    group.add_argument("--g-reas", type=float, help="gain of reasoning heads")
+    group.add_argument("--g-perc", type=_gain, help="gain of perception heads (a,b,... for one per layer)")
+    group.add_argument("--g-reas", type=_gain, help="gain of reasoning heads (a,b,... for one per layer)")
     group.add_argument(
         "--query",
         choices=("last", "all", "text", "token"),
@@ -133,8 +147,12 @@ def _axes(parser: argparse.ArgumentParser) -> None:
     )
     axes.add_argument("--l-percs", type=_ints, help="l_perc values of the boundary grid")
     axes.add_argument("--l-reass", type=_ints, help="l_reas values of the boundary grid")
-    axes.add_argument("--g-percs", type=_floats, help="g_perc values of the gain grid")
-    axes.add_argument("--g-reass", type=_floats, help="g_reas values of the gain grid")
+    axes.add_argument(
+        "--g-percs", type=_gain_grid, help="g_perc values of the gain grid (per-layer settings split by ;)"
+    )
+    axes.add_argument(
+        "--g-reass", type=_gain_grid, help="g_reas values of the gain grid (per-layer settings split by ;)"
+    )
     axes.add_argument("--tau-percs", type=_floats, help="tau_perc values of the threshold grid")
     axes.add_argument("--tau-reass", type=_floats, help="tau_reas values of the threshold grid")
 
@@ -317,7 +335,7 @@ def _check_method_flags(args: argparse.Namespace) -> None:
 def _check_setting(args: argparse.Namespace) -> None:
     """The FAC flags given, checked as far as they can be without the model (layers: its depth)."""
     from .config import FacConfig
-    from .gains import check_gain
+    from .gains import check_layer_gain
     from .selection import check_ratio
 
     for name in ("l_perc", "l_reas"):
@@ -329,7 +347,7 @@ def _check_setting(args: argparse.Namespace) -> None:
             check_ratio(f"--{name.replace('_', '-')}", getattr(args, name))
     for name in ("g_perc", "g_reas"):
         if getattr(args, name) is not None:
-            check_gain(f"--{name.replace('_', '-')}", getattr(args, name))
+            check_layer_gain(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.preset is not None:
         FacConfig.preset(args.preset)
 

@@ -7,7 +7,7 @@ import typing
 from dataclasses import dataclass
 
 from .errors import FacLensError
-from .gains import Gains, check_gain, check_strategy
+from .gains import Gains, LayerGain, check_gain, check_layer_gain, check_strategy, format_gain
 from .queries import QUERY_SETS
 from .ratios import HeadRatios
 from .selection import HeadSelection, check_boundaries, check_ratio, identify_heads
@@ -36,8 +36,9 @@ class FacConfig:
         l_reas: first reasoning layer (0-based).
         tau_perc: perception heads have S_v >= tau_perc.
         tau_reas: reasoning heads have S_v <= tau_reas.
-        g_perc: gain of perception heads.
-        g_reas: gain of reasoning heads.
+        g_perc: gain of perception heads: one number, or one per layer (a sequence of
+            n_layers numbers, stored as a tuple; a scalar keeps the config's old store key).
+        g_reas: gain of reasoning heads (scalar or one per layer, as ``g_perc``).
         strategy: Appendix B strategy ``"A"`` (paper), ``"B"``, ``"C"``, ``"D"``.
         beta: attenuation factor for strategies B-D (the paper gives no value).
         target: ``"both"``, or ``"perception"`` / ``"reasoning"`` for one-class ablations.
@@ -52,8 +53,8 @@ class FacConfig:
     l_reas: int
     tau_perc: float
     tau_reas: float
-    g_perc: float = 1.0
-    g_reas: float = 1.0
+    g_perc: LayerGain = 1.0
+    g_reas: LayerGain = 1.0
     strategy: str = "A"
     beta: float = 0.8
     target: str = "both"
@@ -62,8 +63,8 @@ class FacConfig:
     def __post_init__(self) -> None:
         for name in ("l_perc", "l_reas"):  # numpy / 0-d tensor layers become ints
             object.__setattr__(self, name, as_int(name, getattr(self, name), minimum=0))
-        check_gain("g_perc", self.g_perc)
-        check_gain("g_reas", self.g_reas)
+        for name in ("g_perc", "g_reas"):
+            object.__setattr__(self, name, check_layer_gain(name, getattr(self, name)))
         check_gain("beta", self.beta)
         check_strategy(self.strategy, self.target)
         if self.query not in DYNAMIC_QUERIES:
@@ -85,12 +86,28 @@ class FacConfig:
             f.name
             for f in dataclasses.fields(cls)
             if not (required and f.default is not dataclasses.MISSING)
-            and not (numeric and types[f.name] not in (int, float))
+            and not (numeric and types[f.name] not in (int, float, LayerGain))
         )
 
     def check_model(self, n_layers: int) -> None:
-        """Raise if a boundary lies outside ``[0, n_layers - 1]``."""
+        """Raise if a boundary lies outside ``[0, n_layers - 1]`` or per-layer gains do not have
+        one value per layer."""
         check_boundaries(n_layers, self.l_perc, self.l_reas, self.tau_perc, self.tau_reas)
+        for name in ("g_perc", "g_reas"):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != n_layers:
+                raise FacLensError(
+                    f"{name} has {len(value)} per-layer values but the model has {n_layers} layers: "
+                    "give one gain per layer, or a single number"
+                )
+
+    def layer_gains(self, layer: int) -> tuple[float, float]:
+        """(g_perc, g_reas) of one layer (the scalar, or that layer's entry)."""
+        return tuple(g[layer] if isinstance(g, tuple) else g for g in (self.g_perc, self.g_reas))
+
+    def gain_label(self) -> str:
+        """``g_perc/g_reas`` for labels (per-layer gains as ``[a,b,...]``)."""
+        return f"{format_gain(self.g_perc)}/{format_gain(self.g_reas)}"
 
     def replace(self, **changes) -> FacConfig:
         """A copy with some fields changed."""

@@ -17,6 +17,8 @@ STRATEGIES = {
     "D": "mixed: identified x gain, in-band unidentified x beta, out-of-band heads 1",
 }
 TARGETS = ("both", "perception", "reasoning")
+#: A gain: one number, or a tuple of one number per layer.
+LayerGain = float | tuple[float, ...]
 
 
 def check_gain(name: str, value: float) -> None:
@@ -27,6 +29,38 @@ def check_gain(name: str, value: float) -> None:
         number = float("nan")
     if isinstance(value, (bool, str)) or not (number > 0.0 and number < float("inf")):
         raise FacLensError(f"{name}={value!r}: gains must be finite and > 0 (1 leaves a head unchanged)")
+
+
+def check_layer_gain(name: str, value) -> float | tuple[float, ...]:
+    """A scalar gain (returned as given) or a sequence of per-layer gains (returned as a tuple of
+    floats), each finite and > 0."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) == 0:
+        check_gain(name, value)
+        return value
+    values = tuple(value.tolist() if hasattr(value, "tolist") else value)
+    if not values:
+        raise FacLensError(f"{name}=[]: give a gain, or one gain per layer")
+    for layer, item in enumerate(values):
+        check_gain(f"{name}[{layer}]", item)
+    return tuple(float(v) for v in values)
+
+
+def format_gain(value) -> str:
+    """A gain for labels: ``1.2``, or ``[1.1,1.2]`` for per-layer gains."""
+    if isinstance(value, tuple):
+        return "[" + ",".join(f"{v:g}" for v in value) + "]"
+    return f"{value:g}"
+
+
+def per_layer_column(name: str, value, n_layers: int) -> torch.Tensor | float:
+    """A scalar gain, or per-layer gains as a float32 [n_layers, 1] column (checked length)."""
+    if not isinstance(value, tuple):
+        return value
+    if len(value) != n_layers:
+        raise FacLensError(
+            f"{name} has {len(value)} per-layer values for {n_layers} layers: give one per layer"
+        )
+    return torch.tensor(value, dtype=torch.float32)[:, None]
 
 
 def check_strategy(strategy: str, target: str) -> None:
@@ -51,8 +85,9 @@ def strategy_gains(
     Args:
         perception, reasoning: bool masks of identified heads.
         in_band: bool mask of heads inside either layer band (same shape or broadcastable).
-        g_perc, g_reas: gains of enhanced perception / reasoning heads. A head in both classes
-            (only possible when tau_reas >= tau_perc) gets ``g_perc * g_reas``.
+        g_perc, g_reas: gains of enhanced perception / reasoning heads (numbers, or tensors
+            broadcastable to the masks, e.g. a per-layer [n_layers, 1] column). A head in both
+            classes (only possible when tau_reas >= tau_perc) gets ``g_perc * g_reas``.
         strategy: ``"A"``-``"D"`` (see :data:`STRATEGIES`).
         beta: attenuation factor of strategies B-D.
         target: which classes are enhanced (``"perception"`` / ``"reasoning"`` for the
@@ -73,6 +108,8 @@ def strategy_gains(
         base = one
     if strategy == "B":
         return base
+    g_perc = torch.as_tensor(g_perc, dtype=torch.float32, device=one.device)
+    g_reas = torch.as_tensor(g_reas, dtype=torch.float32, device=one.device)
     enhanced = torch.where(enhance_perc, one * g_perc, one) * torch.where(enhance_reas, one * g_reas, one)
     return base * enhanced
 
@@ -108,19 +145,21 @@ class Gains(AllClose):
     def from_selection(
         cls,
         selection: HeadSelection,
-        g_perc: float = 1.0,
-        g_reas: float = 1.0,
+        g_perc: LayerGain = 1.0,
+        g_reas: LayerGain = 1.0,
         strategy: str = "A",
         beta: float = 0.8,
         target: str = "both",
     ) -> Gains:
-        """Gains of eq. 6 (strategy A) or an Appendix B alternative, from identified heads."""
+        """Gains of eq. 6 (strategy A) or an Appendix B alternative, from identified heads.
+
+        ``g_perc`` / ``g_reas``: one number, or one per layer."""
         if not isinstance(selection, HeadSelection):
             raise FacLensError(
                 f"Gains.from_selection needs a HeadSelection (fl.identify_heads), got {type(selection).__name__}"
             )
-        check_gain("g_perc", g_perc)
-        check_gain("g_reas", g_reas)
+        g_perc = per_layer_column("g_perc", check_layer_gain("g_perc", g_perc), selection.n_layers)
+        g_reas = per_layer_column("g_reas", check_layer_gain("g_reas", g_reas), selection.n_layers)
         check_gain("beta", beta)
         check_strategy(strategy, target)
         return cls(

@@ -10,13 +10,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .approx import AllClose
-from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass
+from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass, normalized_visual_mass
 from .errors import FacLensError
 from .inputs import model_errors
 from .lens_model import LensModel
 from .queries import Query, query_label, query_mask
 
 METHODS = ("indicator", "pattern")
+NORMALIZE = (None, "image_share")
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,10 +27,13 @@ class HeadRatios(AllClose):
     Attributes:
         per_sample: float32 [S, n_layers, n_heads]: S_v for each of S samples.
         query: the query set the ratios average over (``"all"``, ``"last"``, ``"text"``, ``"mask"``).
+        normalize: None, or ``"image_share"``: each row's visual mass divided by the share of
+            image keys it sees (1 = attention in proportion to token count; may exceed 1).
     """
 
     per_sample: torch.Tensor
     query: str = "all"
+    normalize: str | None = None
 
     @property
     def visual(self) -> torch.Tensor:
@@ -39,6 +43,8 @@ class HeadRatios(AllClose):
     @property
     def text(self) -> torch.Tensor:
         """[n_layers, n_heads] S_t = 1 - S_v (image and text tokens partition the keys)."""
+        if self.normalize is not None:
+            raise FacLensError("S_t = 1 - S_v holds for raw ratios only; record them without normalize")
         return 1.0 - self.visual
 
     @property
@@ -62,7 +68,7 @@ class HeadRatios(AllClose):
 
     def sample(self, index: int) -> HeadRatios:
         """The ratios of one sample."""
-        return HeadRatios(self.per_sample[index : index + 1], self.query)
+        return HeadRatios(self.per_sample[index : index + 1], self.query, self.normalize)
 
     def layer_trajectory(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-wise visual ratio (Section 2.2): head-mean per sample, then mean and std over samples.
@@ -82,7 +88,9 @@ class HeadRatios(AllClose):
         queries = {item.query for item in items}
         if len(queries) > 1:
             raise FacLensError(f"cannot concatenate ratios over different query sets {queries}")
-        return HeadRatios(torch.cat([item.per_sample for item in items]), items[0].query)
+        if len({item.normalize for item in items}) > 1:
+            raise FacLensError("cannot concatenate raw and normalised ratios")
+        return HeadRatios(torch.cat([item.per_sample for item in items]), items[0].query, items[0].normalize)
 
 
 def attention_ratios(
@@ -91,6 +99,7 @@ def attention_ratios(
     query: Query = "all",
     method: str = "indicator",
     progress: bool = True,
+    normalize: str | None = None,
 ) -> HeadRatios:
     """Record S_v for every text-decoder head.
 
@@ -102,14 +111,23 @@ def attention_ratios(
         method: ``"indicator"`` (default): SDPA with an image-indicator value, O(N) memory, never
             builds attention; ``"pattern"``: eager attention read at ``hook_pattern``, reduced as
             each layer produces it (one layer's N x N at a time).
+        normalize: None (paper eq. 4), or ``"image_share"``: divide each query row's visual mass
+            by the share of image keys among the keys it sees, so that an image of many tokens does
+            not draw mass by count alone (rows that see no image key are left out). Indicator only.
 
     Returns:
         :class:`HeadRatios` with one row per sample.
     """
     if method not in METHODS:
         raise FacLensError(f"unknown method {method!r}; use one of {METHODS}")
+    if normalize not in NORMALIZE:
+        raise FacLensError(f"unknown normalize={normalize!r}; use one of {NORMALIZE}")
+    if normalize is not None and method != "indicator":
+        raise FacLensError(
+            "normalize='image_share' is computed by the indicator method: use method='indicator'"
+        )
     if isinstance(inputs, Mapping):
-        return HeadRatios(_record(model, inputs, query, method), query_label(query))
+        return HeadRatios(_record(model, inputs, query, method, normalize), query_label(query), normalize)
     try:
         batches = list(inputs)
     except TypeError as error:
@@ -120,13 +138,15 @@ def attention_ratios(
     if not batches:
         raise FacLensError("attention_ratios got an empty list of inputs")
     rows = [
-        _record(model, batch, query, method)
+        _record(model, batch, query, method, normalize)
         for batch in tqdm(batches, desc="attention ratios", disable=not progress)
     ]
-    return HeadRatios(torch.cat(rows), query_label(query))
+    return HeadRatios(torch.cat(rows), query_label(query), normalize)
 
 
-def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: str) -> torch.Tensor:
+def _record(
+    model: LensModel, inputs: Mapping[str, Any], query: Query, method: str, normalize: str | None = None
+) -> torch.Tensor:
     """One forward; returns [B, n_layers, n_heads] float32 S_v."""
     inputs = model.normalize(inputs)
     ids = inputs["input_ids"]
@@ -137,7 +157,10 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: s
     model.reset_state()
     try:
         with torch.no_grad(), model_errors():
-            record(model, inputs, qmask, key_is_image, result)
+            if method == "pattern":
+                record(model, inputs, qmask, key_is_image, result)
+            else:
+                record(model, inputs, qmask, key_is_image, result, normalize is not None)
     finally:
         model.reset_state()
     if torch.isnan(result).any():
@@ -148,15 +171,16 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query, method: s
     return result
 
 
-def _record_indicator(model, inputs, qmask, key_is_image, result) -> None:
+def _record_indicator(model, inputs, qmask, key_is_image, result, normalized: bool = False) -> None:
     n_query = qmask.shape[1]
     weights = qmask.float() / qmask.sum(1, keepdim=True)  # [B, N]
+    reduce = normalized_visual_mass if normalized else mean_visual_mass
 
     def make_probe(layer: int):
         def probe(module, query, key, attention_mask, scaling):
             if query.shape[2] != n_query:
                 return  # a pass with other queries (not this recording)
-            visual = mean_visual_mass(module, query, key, attention_mask, scaling, key_is_image, weights)
+            visual = reduce(module, query, key, attention_mask, scaling, key_is_image, weights)
             result[:, layer] = visual.cpu()
 
         return probe

@@ -12,7 +12,9 @@ from .ratios import HeadRatios
 from .validation import as_int, is_int_like
 
 
-def check_boundaries(n_layers: int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float) -> None:
+def check_boundaries(
+    n_layers: int, l_perc: int, l_reas: int, tau_perc: float, tau_reas: float, upper: float = 1.0
+) -> None:
     """Raise a :class:`FacLensError` naming the bad value and the allowed range (layers may be
     numpy integers or 0-d integer tensors)."""
     for name, value in (("l_perc", l_perc), ("l_reas", l_reas)):
@@ -22,17 +24,19 @@ def check_boundaries(n_layers: int, l_perc: int, l_reas: int, tau_perc: float, t
                 f"[0, {n_layers - 1}] (0-based, as HF layer_idx and TransformerLens blocks.l)"
             )
     for name, value in (("tau_perc", tau_perc), ("tau_reas", tau_reas)):
-        check_ratio(name, value)
+        check_ratio(name, value, upper)
 
 
-def check_ratio(name: str, value: float) -> None:
-    """A threshold: a real number in [0, 1] (NaN and non-numbers refused)."""
+def check_ratio(name: str, value: float, upper: float = 1.0) -> None:
+    """A threshold: a real number in [0, upper] (NaN and non-numbers refused; ``upper`` is inf
+    for ratios normalised by the image share)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = float("nan")
-    if isinstance(value, (bool, str)) or not 0.0 <= number <= 1.0:
-        raise FacLensError(f"{name}={value!r} is not a ratio: use a number in [0, 1]")
+    if isinstance(value, (bool, str)) or not 0.0 <= number <= upper or number == float("inf"):
+        allowed = "[0, 1]" if upper == 1.0 else f"[0, {upper:g}]"
+        raise FacLensError(f"{name}={value!r} is not a ratio: use a number in {allowed}")
 
 
 def classify(
@@ -145,6 +149,8 @@ def identify_heads(
 
     Args:
         ratios: :class:`HeadRatios` (its sample mean is used) or a [n_layers, n_heads] S_v tensor.
+            Ratios normalised by the image share (``normalize="image_share"``) take thresholds
+            >= 0 on that scale (1: attention in proportion to the image's token count).
         l_perc: last perception layer (0-based layer_idx).
         l_reas: first reasoning layer (0-based layer_idx).
         tau_perc: perception heads have S_v >= tau_perc.
@@ -158,7 +164,9 @@ def identify_heads(
         ) from error
     if visual.dim() != 2:
         raise FacLensError(f"identify_heads needs S_v shaped [n_layers, n_heads], got {tuple(visual.shape)}")
-    check_boundaries(visual.shape[0], l_perc, l_reas, tau_perc, tau_reas)
+    normalized = isinstance(ratios, HeadRatios) and ratios.normalize is not None
+    upper = float("inf") if normalized else 1.0
+    check_boundaries(visual.shape[0], l_perc, l_reas, tau_perc, tau_reas, upper)
     l_perc, l_reas = as_int("l_perc", l_perc), as_int("l_reas", l_reas)
     layer = torch.arange(visual.shape[0], device=visual.device)[:, None]
     perception, reasoning = classify(visual, layer, l_perc, l_reas, tau_perc, tau_reas)

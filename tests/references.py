@@ -191,9 +191,10 @@ def dynamic_reference(reference, prompt_ids: torch.Tensor, cfg: dict, query: str
             margins.append(
                 float(torch.minimum((sv - cfg["tau_perc"]).abs(), (sv - cfg["tau_reas"]).abs()).min())
             )
-            gain = (
-                1.0 + (cfg["g_perc"] - 1.0) * perception.float() + (cfg["g_reas"] - 1.0) * reasoning.float()
-            )
+            g_perc, g_reas = (
+                cfg[g][layer] if isinstance(cfg[g], (list, tuple)) else cfg[g] for g in ("g_perc", "g_reas")
+            )  # one gain, or one per layer
+            gain = 1.0 + (g_perc - 1.0) * perception.float() + (g_reas - 1.0) * reasoning.float()
             return out * gain.permute(0, 2, 1)[..., None].to(out.dtype), weights
 
         return patched

@@ -27,6 +27,8 @@ CLI_DRAWS = 120
 BAD_INTS = [-1, -(10**9), 10**9, 1.5, math.nan, math.inf, "3", True, [], [[1]], np.float32(2.0),
             torch.tensor([[1]]), torch.tensor(0.5), object()]  # fmt: skip
 BAD_GAINS = [0, -1.0, math.nan, math.inf, -math.inf, "1.2", None, [], True, 1j, torch.tensor([1.0, 2.0])]
+# g_perc / g_reas also take one gain per layer: a sequence is bad only when an entry is (or it is empty)
+BAD_LAYER_GAINS = [*BAD_GAINS[:-1], [1.0, 0.0], (1.0, math.nan), ["1.2"], torch.tensor([1.0, -2.0])]
 BAD_RATIOS = [-0.1, 1.1, math.nan, math.inf, "0.5", None, True, [0.1]]
 BAD_IMAGES = [None, "image.png", 3, [], [None], np.zeros((0, 0, 3), dtype=np.uint8), torch.zeros(2)]
 BAD_TEXTS = [None, 3, [], [1, 2], b"bytes", ["a", None]]
@@ -98,8 +100,8 @@ def api_draws(rng: random.Random, model, good) -> list[tuple[str, Callable[[], o
         "l_reas": [*BAD_INTS, L, 99],
         "tau_perc": BAD_RATIOS,
         "tau_reas": BAD_RATIOS,
-        "g_perc": BAD_GAINS,
-        "g_reas": BAD_GAINS,
+        "g_perc": BAD_LAYER_GAINS,
+        "g_reas": BAD_LAYER_GAINS,
         "strategy": ["E", "", None, 1, ["A"]],
         "target": ["all", None, 3],
         "query": ["first", None, 2],
@@ -139,7 +141,7 @@ def api_draws(rng: random.Random, model, good) -> list[tuple[str, Callable[[], o
         (f"identify_heads({field}=bad)", lambda: fl.identify_heads(ratios, **{**{k: fields[k] for k in ("l_perc", "l_reas", "tau_perc", "tau_reas")}, **({field: bad_value} if field in ("l_perc", "l_reas", "tau_perc", "tau_reas") else {"l_perc": -1})})),
         ("Gains(bad values)", lambda: fl.Gains(pick(bad_gain_values))),
         ("Gains.from_selection(bad)", lambda: fl.Gains.from_selection(pick([None, ratios, torch.ones(L, H)]))),
-        ("Gains.from_selection(bad gain)", lambda: fl.Gains.from_selection(fl.identify_heads(ratios, 0, 1, 0.2, 0.1), g_perc=pick(BAD_GAINS))),
+        ("Gains.from_selection(bad gain)", lambda: fl.Gains.from_selection(fl.identify_heads(ratios, 0, 1, 0.2, 0.1), g_perc=pick(BAD_LAYER_GAINS))),
         ("rescale(bad)", rescale_bad),
         ("rescale(dynamic, no image)", dynamic_without_image),
         ("fold_gains(bad)", lambda: fl.fold_gains(model, pick(bad_fac))),

@@ -31,9 +31,7 @@ def test_committed_notebook_has_no_outputs(path):
 
 # fac-smol's notebook needs the converted parts (`make smol`, which CI runs before the slow tests)
 NEEDS_SMOL = ("04_fac_smol_hallucination",)
-RUNNABLE = [
-    pytest.param(p, marks=pytest.mark.slow) if p.stem in NEEDS_SMOL else p for p in NOTEBOOKS
-]
+RUNNABLE = [pytest.param(p, marks=pytest.mark.slow) if p.stem in NEEDS_SMOL else p for p in NOTEBOOKS]
 
 
 def _require_smol() -> None:
@@ -50,7 +48,16 @@ def _require_smol() -> None:
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    if path.stem in NEEDS_SMOL:
+    _run(path, tmp_path, monkeypatch, smol=path.stem in NEEDS_SMOL)
+
+
+@pytest.mark.slow
+def test_causal_notebook_runs_with_its_fac_smol_section(tmp_path, monkeypatch):
+    _run(Path("notebooks/05_causal_head_analysis.ipynb"), tmp_path, monkeypatch, smol=True)
+
+
+def _run(path: Path, tmp_path, monkeypatch, smol: bool) -> None:
+    if smol:
         _require_smol()
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:  # write figures and results under tmp, not into the repository
@@ -58,6 +65,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
             cell.source = cell.source.replace("'results/notebook.sqlite'", repr(str(tmp_path / "nb.sqlite")))
             cell.source = cell.source.replace("'figures/notebook'", repr(str(tmp_path / "figures")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FAC_LENS_NOTEBOOK_SMOL", "1" if smol else "0")  # 05's fac-smol section
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # the kernel starts in an empty folder: embedded models and data are found from any directory
     client = nbclient.NotebookClient(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_causal import CAUSAL
 
 SETUP = '''import os
 
@@ -322,5 +323,6 @@ if __name__ == "__main__":
         ("02_regenerate_figures.ipynb", FIGURES),
         ("03_case_study.ipynb", CASE),
         ("04_fac_smol_hallucination.ipynb", SMOL),
+        ("05_causal_head_analysis.ipynb", CAUSAL),
     ):
         print(write(name, cells))

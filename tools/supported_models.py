@@ -24,12 +24,32 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 README = ROOT / "README.md"
 START, END = "<!-- supported-models:start -->", "<!-- supported-models:end -->"
-PARTS = ("ratios", "identification", "static", "dynamic", "contribution", "generation", "image_attention")
+PARTS = (
+    "ratios",
+    "identification",
+    "static",
+    "dynamic",
+    "contribution",
+    "generation",
+    "normalized ratio",
+    "concentration",
+    "ablation",
+    "erasure",
+    "patching",
+    "per-layer gains",
+    "image_attention",
+)
 CONTRACT_TESTS = [
     "tests/core/test_ratios.py",
     "tests/core/test_rescale.py",
     "tests/core/test_contribution.py",
     "tests/core/test_generation.py",
+    "tests/core/test_normalized_ratios.py",
+    "tests/core/test_concentration.py",
+    "tests/core/test_ablation.py",
+    "tests/core/test_erasure.py",
+    "tests/core/test_patching.py",
+    "tests/core/test_layer_gains.py",
     "tests/core/test_image_attention.py",
 ]
 PASS, FAIL, UNTESTED = "✓", "✗", "—"

@@ -109,7 +109,7 @@ class Method:
         extra = f" strategy {c.strategy}" if c.strategy != "A" else ""
         return (
             f"{self.name} l_perc={c.l_perc} l_reas={c.l_reas} tau={c.tau_perc:g}/{c.tau_reas:g} "
-            f"g={c.g_perc:g}/{c.g_reas:g}{extra}"
+            f"g={c.gain_label()}{extra}"
         )
 
 
@@ -131,4 +131,3 @@ def method_for(label: str, config: FacConfig | None, mode: str = "dynamic") -> M
     elif label in STRATEGY_LABELS:
         config = config.replace(strategy=label.removeprefix("strategy-"))
     return Method("static" if label == "static" else mode, config)
-

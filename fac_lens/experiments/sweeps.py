@@ -63,12 +63,12 @@ def boundary_grid(
 def gain_grid(
     base: FacConfig,
     mode: str = "dynamic",
-    g_percs: Sequence[float] = DEFAULT_GAINS[0],
-    g_reass: Sequence[float] = DEFAULT_GAINS[1],
+    g_percs: Sequence[float | Sequence[float]] = DEFAULT_GAINS[0],
+    g_reass: Sequence[float | Sequence[float]] = DEFAULT_GAINS[1],
 ) -> list[Setting]:
     """Fig. 5 left: every (g_perc, g_reas) pair at ``base``'s boundaries and thresholds."""
     return [
-        Setting("gains", Method(mode, base.replace(g_perc=float(p), g_reas=float(r))))
+        Setting("gains", Method(mode, base.replace(g_perc=_gain(p), g_reas=_gain(r))))
         for p, r in product(g_percs, g_reass)
     ]
 
@@ -338,3 +338,8 @@ def write_summaries(
             store.set_summary(run_id, summarize(records, n_skipped))
             written += 1
     return written
+
+
+def _gain(value: Any) -> float | tuple[float, ...]:
+    """A grid value: one gain (as a float) or one gain per layer (a sequence, kept)."""
+    return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else float(value)
