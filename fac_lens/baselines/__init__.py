@@ -6,6 +6,7 @@ See the README's table of methods for what each one edits and where.
 """
 
 from .base import Baseline
+from .pai import PAI
 from .vcd import VCD
 
-__all__ = ["VCD", "Baseline"]
+__all__ = ["PAI", "VCD", "Baseline"]

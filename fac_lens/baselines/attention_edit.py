@@ -145,7 +145,8 @@ def edited_attention(
             None, None
         ]
     if attention_mask.dtype == torch.bool:
-        scores = scores.masked_fill(~attention_mask, float("-inf"))
+        # the dtype's minimum, as HF's eager masks: a fully masked (padding) row stays finite
+        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
     else:
         scores = scores + attention_mask[..., :n_keys]
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)

@@ -31,13 +31,17 @@ def last_logits(reference, inputs: dict, tokens: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def contrastive_greedy(reference, views: list[dict], steps: int, combine) -> tuple[torch.Tensor, float]:
+def contrastive_greedy(reference, views: list, steps: int, combine) -> tuple[torch.Tensor, float]:
     """Greedy decoding of ``argmax combine(*[logits of each view])`` ([1, steps] tokens) and the
-    smallest gap between the best and second-best combined score seen (robustness of the check)."""
+    smallest gap between the best and second-best combined score seen (robustness of the check).
+
+    A view is an inputs dict (plain forward) or ``f(tokens) -> [1, V]`` logits.
+    """
     tokens = torch.zeros(1, 0, dtype=torch.long)
     gap = float("inf")
     for _ in range(steps):
-        scores = combine(*[last_logits(reference, view, tokens) for view in views])
+        logits = [view(tokens) if callable(view) else last_logits(reference, view, tokens) for view in views]
+        scores = combine(*logits)
         top = scores.topk(2, dim=-1).values[0]
         gap = min(gap, float(top[0] - top[1]))
         tokens = torch.cat([tokens, scores.argmax(-1, keepdim=True)], dim=1)
@@ -90,16 +94,14 @@ def eager_edit(reference, edit):
             mod.eager_attention_forward = original
 
 
-def edited_greedy(reference, inputs: dict, steps: int, edit) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy decoding under ``eager_edit`` with full recomputation; ([1, steps] tokens, [steps, V] logits)."""
-    tokens = torch.zeros(1, 0, dtype=torch.long)
-    logits = []
-    with eager_edit(reference, edit) as state:
-        for _ in range(steps):
+def edited_view(reference, inputs: dict, edit):
+    """A view for :func:`contrastive_greedy`: logits under ``eager_edit`` (full recomputation)."""
+
+    def view(tokens: torch.Tensor) -> torch.Tensor:
+        with eager_edit(reference, edit) as state:
             ids = torch.cat([inputs["input_ids"], tokens], dim=1)
             state["image"] = (ids == reference.config.image_token_id).float()
             state["image"][:, inputs["input_ids"].shape[1] :] = 0
-            step = last_logits(reference, inputs, tokens)
-            logits.append(step[0])
-            tokens = torch.cat([tokens, step.argmax(-1, keepdim=True)], dim=1)
-    return tokens, torch.stack(logits)
+            return last_logits(reference, inputs, tokens)
+
+    return view
