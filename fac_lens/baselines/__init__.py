@@ -6,7 +6,9 @@ See the README's table of methods for what each one edits and where.
 """
 
 from .base import Baseline
+from .midlayer import MidLayer
 from .pai import PAI
+from .vaf import VAF
 from .vcd import VCD
 
-__all__ = ["PAI", "VCD", "Baseline"]
+__all__ = ["PAI", "VAF", "VCD", "Baseline", "MidLayer"]
