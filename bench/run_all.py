@@ -20,6 +20,7 @@ BENCHMARKS = {
     "generation": "bench.bench_generation",
     "contribution": "bench.bench_contribution",
     "explorer": "bench.bench_explorer",
+    "baselines": "bench.bench_baselines",
 }
 
 
@@ -77,6 +78,17 @@ def summary() -> str:
             f"| explorer slider move without a model run (fac-tiny, {r['setting']['samples']} samples) | "
             f"median {u['median'] * 1000:.0f} ms, max {u['max'] * 1000:.0f} ms (opening the panel: "
             f"{r['open_seconds']:.1f} s) | <= 0.3 s | {r['met']} | `{r['command']}` |"
+        )
+    if "baselines" in results:
+        r = results["baselines"]
+        o = r["overhead_pct"]
+        measured = ", ".join(
+            f"{k} {o[k]:+.0f}%" for k in ("fac_dynamic", "vcd", "pai", "vaf", "midlayer", "cgd", "agla")
+        )
+        lines.append(
+            f"| generate {r['setting']['new_tokens']} tokens, each baseline vs vanilla fl.generate (side by side, "
+            f"{r['setting']['layers']} 7B-like layers) | {measured} | paper: VCD +36..146%, CGD +258..624%, "
+            f"AGLA +5..67%, FAC +1.4..5.1% | - | `{r['command']}` |"
         )
     if "generation" in results:
         rel = results["generation"]["relative_to_plain"]

@@ -24,12 +24,29 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 README = ROOT / "README.md"
 START, END = "<!-- supported-models:start -->", "<!-- supported-models:end -->"
-PARTS = ("ratios", "identification", "static", "dynamic", "contribution", "generation")
+PARTS = (
+    "ratios",
+    "identification",
+    "static",
+    "dynamic",
+    "contribution",
+    "generation",
+    "vcd",
+    "pai",
+    "vaf",
+    "midlayer",
+    "cgd",
+    "agla",
+)
 CONTRACT_TESTS = [
     "tests/core/test_ratios.py",
     "tests/core/test_rescale.py",
     "tests/core/test_contribution.py",
     "tests/core/test_generation.py",
+    "tests/core/test_baseline_vcd.py",
+    "tests/core/test_baseline_pai.py",
+    "tests/core/test_baseline_attention.py",
+    "tests/core/test_baseline_scored.py",
 ]
 PASS, FAIL, UNTESTED = "✓", "✗", "—"
 

@@ -212,8 +212,3 @@ class NoScoreEdit:
 
     def scores(self, scores: torch.Tensor, keys: Keys) -> torch.Tensor:
         return scores
-
-
-def layer_range(start: int, end: int | None, n_layers: int) -> range:
-    """Layers ``start <= l < end`` (``end`` None: to the last layer)."""
-    return range(start, n_layers if end is None else end)

@@ -21,9 +21,13 @@ import torch
 
 from ..generation import GenerationResult, hf_generate
 from ..lens_model import LensModel
-from .attention_edit import Keys, NoWeightEdit, attention_edits, layer_range
-from .base import Baseline, check_layers, check_range
+from .attention_edit import Keys, NoWeightEdit, attention_edits
+from .base import Baseline, check_range
+from .layers import resolve_layers
 from .paired import TOKEN_KEYS, paired_generate
+
+#: the official layers for the 32-layer LLaVA-1.5 (0-based, end exclusive), scaled to depth
+PAPER_LAYERS = (2, 32)
 
 
 class LastQueryAmplify(NoWeightEdit):
@@ -73,11 +77,12 @@ def guidance_scores(main: torch.Tensor, text: torch.Tensor, gamma: float) -> tor
 
 @dataclass(frozen=True)
 class PAI(Baseline):
-    """Pay attention to image. Defaults: the official LLaVA-1.5 settings ``alpha=0.5``, layers from
-    2 to the last, guidance ``gamma=1.1`` (``gamma=1``: attention edit only)."""
+    """Pay attention to image. Defaults: the official LLaVA-1.5 settings ``alpha=0.5``, guidance
+    ``gamma=1.1`` (``gamma=1``: attention edit only); layers None: its 2..31 of 32 scaled to the
+    model's depth."""
 
     alpha: float = 0.5
-    start: int = 2
+    start: int | None = None
     end: int | None = None
     gamma: float = 1.1
     name = "pai"
@@ -87,13 +92,12 @@ class PAI(Baseline):
         check_range("PAI gamma", self.gamma, 0.0)
 
     def check_model(self, n_layers: int) -> None:
-        check_layers("PAI", self.start, self.end, n_layers)
+        resolve_layers("PAI", self.start, self.end, PAPER_LAYERS, n_layers)
 
     @contextmanager
     def applied(self, model: LensModel, inputs: Mapping[str, Any] | None = None) -> Iterator[None]:
         """The attention edit alone (no guidance) for every forward inside the block."""
-        self.check_model(model.n_layers)
-        layers = set(layer_range(self.start, self.end, model.n_layers))
+        layers = set(resolve_layers("PAI", self.start, self.end, PAPER_LAYERS, model.n_layers))
         edit = LastQueryAmplify(self.alpha)
         with attention_edits(model, lambda layer: edit if layer in layers else None):
             yield
