@@ -68,3 +68,35 @@ def test_ablation_grid_appends_the_baselines():
 def test_cli_refuses_bad_baseline_flags(argv, match, tmp_path, capsys):
     assert main([*argv, "--store", str(tmp_path / "s.sqlite")]) != 0
     assert match in capsys.readouterr().err
+
+
+def test_baseline_runs_in_the_store_become_table1_rows_and_fig3_points(tmp_path):
+    """Runs stored with a baseline's method dict: Table 1 gets their rows, Fig. 3 their points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fac_lens.experiments import figures, tables
+    from fac_lens.experiments.figure_suite import _table1_methods
+    from fac_lens.experiments.store import ResultStore
+
+    store = ResultStore(tmp_path / "s.sqlite")
+    base = fl.FacConfig(l_perc=1, l_reas=2, tau_perc=0.2, tau_reas=0.1, g_perc=1.2, g_reas=1.3)
+    methods = {"vanilla": Method.vanilla(), "dynamic": Method("dynamic", base), "vcd": Method.of(VCD()), "pai": Method.of(PAI())}
+    generation = {"max_new_tokens": 8, "batch_size": 2, "seed": 0}
+    accuracy = {"vanilla": 0.5, "dynamic": 0.6, "vcd": 0.55, "pai": 0.52}
+    for name, method in methods.items():
+        run_id = store.ensure_run(model="m", dataset="synthetic", sweep="ablation", method=method.to_dict(), generation=generation)
+        store.set_summary(run_id, {"n": 10, "accuracy": accuracy[name], "seconds_per_batch": 1.0 + len(name) / 10})
+    summaries = store.summaries()
+    rows = _table1_methods(summaries)
+    assert rows == ["vanilla", "dynamic", "vcd", "pai"]
+    table = tables.table1(summaries, rows)
+    assert [label for _, label in table.index] == rows
+    assert table.loc[("m", "vcd"), ("synthetic", "accuracy")] == pytest.approx(0.55)
+    fig, ax = plt.subplots()
+    figures.efficiency_scatter(summaries, ax=ax)
+    labels = {t.get_text() for t in ax.get_legend().get_texts()} if ax.get_legend() else {c.get_label() for c in ax.collections}
+    assert any(label.startswith("vcd") for label in labels) and any(label.startswith("pai") for label in labels)
+    plt.close(fig)
