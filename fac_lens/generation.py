@@ -1,4 +1,4 @@
-"""``fl.generate``: reasoning traces, vanilla or rescaled, through HF ``generate``."""
+"""``fl.generate``: reasoning traces, vanilla, rescaled or under a baseline, through HF ``generate``."""
 
 from __future__ import annotations
 

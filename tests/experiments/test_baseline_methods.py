@@ -1,5 +1,7 @@
 """The baselines as experiment methods: run ids, round trips, labels, CLI flags."""
 
+from types import SimpleNamespace
+
 import pytest
 
 import fac_lens as fl
@@ -83,12 +85,21 @@ def test_baseline_runs_in_the_store_become_table1_rows_and_fig3_points(tmp_path)
 
     store = ResultStore(tmp_path / "s.sqlite")
     base = fl.FacConfig(l_perc=1, l_reas=2, tau_perc=0.2, tau_reas=0.1, g_perc=1.2, g_reas=1.3)
-    methods = {"vanilla": Method.vanilla(), "dynamic": Method("dynamic", base), "vcd": Method.of(VCD()), "pai": Method.of(PAI())}
+    methods = {
+        "vanilla": Method.vanilla(),
+        "dynamic": Method("dynamic", base),
+        "vcd": Method.of(VCD()),
+        "pai": Method.of(PAI()),
+    }
     generation = {"max_new_tokens": 8, "batch_size": 2, "seed": 0}
     accuracy = {"vanilla": 0.5, "dynamic": 0.6, "vcd": 0.55, "pai": 0.52}
     for name, method in methods.items():
-        run_id = store.ensure_run(model="m", dataset="synthetic", sweep="ablation", method=method.to_dict(), generation=generation)
-        store.set_summary(run_id, {"n": 10, "accuracy": accuracy[name], "seconds_per_batch": 1.0 + len(name) / 10})
+        run_id = store.ensure_run(
+            model="m", dataset="synthetic", sweep="ablation", method=method.to_dict(), generation=generation
+        )
+        store.set_summary(
+            run_id, {"n": 10, "accuracy": accuracy[name], "seconds_per_batch": 1.0 + len(name) / 10}
+        )
     summaries = store.summaries()
     rows = _table1_methods(summaries)
     assert rows == ["vanilla", "dynamic", "vcd", "pai"]
@@ -97,6 +108,40 @@ def test_baseline_runs_in_the_store_become_table1_rows_and_fig3_points(tmp_path)
     assert table.loc[("m", "vcd"), ("synthetic", "accuracy")] == pytest.approx(0.55)
     fig, ax = plt.subplots()
     figures.efficiency_scatter(summaries, ax=ax)
-    labels = {t.get_text() for t in ax.get_legend().get_texts()} if ax.get_legend() else {c.get_label() for c in ax.collections}
-    assert any(label.startswith("vcd") for label in labels) and any(label.startswith("pai") for label in labels)
+    labels = (
+        {t.get_text() for t in ax.get_legend().get_texts()}
+        if ax.get_legend()
+        else {c.get_label() for c in ax.collections}
+    )
+    assert any(label.startswith("vcd") for label in labels) and any(
+        label.startswith("pai") for label in labels
+    )
     plt.close(fig)
+
+
+def test_timing_times_baselines_and_gives_scored_ones_the_images():
+    """Table 4's timing: a baseline is one more timed method; CGD/AGLA get the raw images and prompts."""
+    import torch
+
+    from fac_lens.data.sample import Sample
+    from fac_lens.experiments import tables
+    from fac_lens.experiments.timing import benchmark
+
+    seen = []
+    now = [0.0]
+
+    def generate_fn(model, inputs, max_new_tokens, fac, **extra):
+        seen.append((getattr(fac, "name", None), sorted(extra)))
+        now[0] += 1.0 if fac is None else 2.0
+        return SimpleNamespace(new_tokens=torch.tensor([[5, 5]]))
+
+    model = SimpleNamespace(n_layers=6, prepare=lambda images, prompts: {"batch": prompts[0]})
+    samples = [Sample("s0", "img", "q", "yes", "k")]
+    methods = {"vanilla": Method.vanilla(), "vcd": Method.of(VCD()), "cgd": Method.of(CGD(scorer=Scorer()))}
+    result = benchmark(
+        model, samples, methods, batch_size=1, n_batches=1, repeats=1, warmup=0, progress=False,
+        clock=lambda: now[0], generate_fn=generate_fn, eos_ids=[2],
+    )  # fmt: skip
+    assert ("vcd", []) in seen and ("cgd", ["images", "prompts"]) in seen
+    table = tables.table4(result)
+    assert {"vcd", "cgd"} <= set(table.index)
