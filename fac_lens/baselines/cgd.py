@@ -95,6 +95,11 @@ class CGD(Baseline):
     ) -> GenerationResult:
         """``sentence_end``: token ids that end a sentence; ``decode``: ids -> text for the scorer
         (default: the tokenizer)."""
+        if generate_kwargs:
+            raise FacLensError(
+                f"CGD runs its own sentence-level search and takes no HF generate options; got "
+                f"{sorted(generate_kwargs)}: drop them"
+            )
         if self.scorer is None or images is None:
             raise FacLensError(
                 "CGD scores sentences against the image with an external scorer: give "
