@@ -90,6 +90,15 @@ def summary() -> str:
             f"{r['setting']['layers']} 7B-like layers) | {measured} | paper: VCD +36..146%, CGD +258..624%, "
             f"AGLA +5..67%, FAC +1.4..5.1% | - | `{r['command']}` |"
         )
+    if "baselines" in results:
+        runs = results["baselines"]["timings"]["vanilla"]["runs_s"]
+        spread = 100 * (max(runs) - min(runs)) / min(runs)
+        lines += [
+            "",
+            f"Baselines: vanilla's own runs differ by {spread:.0f}% here (read every overhead against that);",
+            "CGD and AGLA run with free stand-in scorers (the CLIP / BLIP-ITM passes are not timed), so",
+            "theirs are lower bounds. `bench/results/baselines.json` holds every run.",
+        ]
     if "generation" in results:
         rel = results["generation"]["relative_to_plain"]
         lines += [
