@@ -20,6 +20,7 @@ BENCHMARKS = {
     "generation": "bench.bench_generation",
     "contribution": "bench.bench_contribution",
     "explorer": "bench.bench_explorer",
+    "baselines": "bench.bench_baselines",
 }
 
 
@@ -92,6 +93,26 @@ def summary() -> str:
                 f"{r['ratios_recorded']['reopen_with_ratios']} with `ratios=` | once | {r['met_each']['ratios_once']} "
                 f"| `{r['command']}` |"
             )
+    if "baselines" in results:
+        r = results["baselines"]
+        o = r["overhead_pct"]
+        measured = ", ".join(
+            f"{k} {o[k]:+.0f}%" for k in ("fac_dynamic", "vcd", "pai", "vaf", "midlayer", "cgd", "agla")
+        )
+        lines.append(
+            f"| generate {r['setting']['new_tokens']} tokens, each baseline vs vanilla fl.generate (side by side, "
+            f"{r['setting']['layers']} 7B-like layers) | {measured} | paper: VCD +36..146%, CGD +258..624%, "
+            f"AGLA +5..67%, FAC +1.4..5.1% | - | `{r['command']}` |"
+        )
+    if "baselines" in results:
+        runs = results["baselines"]["timings"]["vanilla"]["runs_s"]
+        spread = 100 * (max(runs) - min(runs)) / min(runs)
+        lines += [
+            "",
+            f"Baselines: vanilla's own runs differ by {spread:.0f}% here (read every overhead against that);",
+            "CGD and AGLA run with free stand-in scorers (the CLIP / BLIP-ITM passes are not timed), so",
+            "theirs are lower bounds. `bench/results/baselines.json` holds every run.",
+        ]
     if "generation" in results:
         rel = results["generation"]["relative_to_plain"]
         lines += [

@@ -12,12 +12,16 @@ Public contract (DESIGN.md section 4)::
     att = fl.image_attention(model, inputs, position=-1)   # where each head looks on the image
     fl.explorer(model, samples)              # the JupyterLab panel (needs ipywidgets)
     fl.compare(model, sample, fac=config)    # before/after traces and contribution maps
+    fl.generate(model, inputs, method=fl.baselines.VCD())   # baselines: VCD, PAI, VAF, MidLayer, CGD, AGLA
 
 Importing fac_lens changes nothing outside it: no hook, registration or patch of torch, transformers
 or transformer-lens happens before a call (it only lists its embedded models in its own registries).
 """
 
-from . import embedded  # noqa: F401 - registers fac-tiny / fac-smol with fl.load and the synthetic split's location
+from . import (
+    baselines,  # noqa: F401 - fl.baselines.VCD() etc.: methods for fl.generate(method=...)
+    embedded,  # noqa: F401 - registers fac-tiny / fac-smol with fl.load and the synthetic split's location
+)
 from .ablation import ablate, head_means
 from .architectures import supported_architectures
 from .calibration import calibrated_config

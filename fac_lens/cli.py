@@ -126,6 +126,60 @@ def _setting(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _scorer_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scorer",
+        help="module:callable returning the external scorer CGD (CLIP: score(image, texts)) or AGLA "
+        "(BLIP-ITM Grad-CAM: relevance(image, text)) needs; not bundled with fac_lens",
+    )
+
+
+def _baselines_option(parser: argparse.ArgumentParser) -> None:
+    from .baselines import BASELINE_NAMES
+
+    parser.add_argument(
+        "--baselines",
+        default="vcd,pai,vaf,midlayer",
+        help=f"comma-separated baselines compared in Table 1, Table 4 and Fig. 3 (of {', '.join(BASELINE_NAMES)}; "
+        "default vcd,pai,vaf,midlayer; cgd and agla need --scorer; 'none' for none)",
+    )
+    _scorer_option(parser)
+
+
+def _load_scorer(spec: str | None) -> Any:
+    """The object ``module:callable`` returns (called without arguments), or None."""
+    if spec is None:
+        return None
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise FacLensError(f"--scorer {spec!r}: give module:callable, e.g. my_scorers:clip_scorer")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise FacLensError(f"--scorer {spec!r} cannot be imported ({error}); check PYTHONPATH") from None
+    return factory()
+
+
+def _baseline_names(args: argparse.Namespace) -> list[str]:
+    from .baselines import BASELINE_NAMES, SCORED
+
+    text = getattr(args, "baselines", "none") or "none"
+    names = [] if text.strip() == "none" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BASELINE_NAMES]
+    if unknown:
+        raise FacLensError(
+            f"--baselines {text}: unknown {unknown}; use some of {', '.join(BASELINE_NAMES)} or none"
+        )
+    needing = [n for n in names if n in SCORED]
+    if needing and getattr(args, "scorer", None) is None:
+        raise FacLensError(
+            f"--baselines {','.join(needing)} need an external scorer: add --scorer module:callable"
+        )
+    return list(dict.fromkeys(names))
+
+
 def _calibration(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "calibration split (the reference ratio map: static heads, calibrated thresholds, threshold grids)"
@@ -179,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(STRATEGIES),
         help="Appendix B strategy of the FAC setting (default: A, or the one --method names)",
     )
-    for add in (_common, _generation, _setting, _calibration):
+    for add in (_common, _generation, _setting, _calibration, _scorer_option):
         add(ev)
 
     sw = commands.add_parser("sweep", help="run grids of settings (and vanilla) into the store")
@@ -199,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=GRID_CHOICES,
         help="grids to (re)use; repeat for several (default all)",
     )
-    for add in (_axes, _common, _generation, _setting, _calibration):
+    for add in (_axes, _common, _generation, _setting, _calibration, _baselines_option):
         add(fi)
     timing = fi.add_argument_group("timing (Table 4, Fig. 3)")
     timing.add_argument(
@@ -309,6 +363,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_device(args.device)
     if hasattr(args, "method"):
         _check_method_flags(args)
+    if hasattr(args, "baselines"):
+        _baseline_names(args)
     if hasattr(args, "g_perc"):
         _check_setting(args)
     if getattr(args, "out", None) is not None and args.command != "store":  # figures and images
@@ -317,13 +373,19 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def _check_method_flags(args: argparse.Namespace) -> None:
     """--method against --mode and the FAC flags: a contradiction is refused, never reinterpreted."""
+    from .baselines import BASELINE_NAMES, SCORED
+
     label = _method_label(args)
-    if label == "vanilla":
+    if label == "vanilla" or label in BASELINE_NAMES:
         given = [f"--{f.replace('_', '-')}" for f in SETTING_FLAGS if getattr(args, f, None) is not None]
         if given:
             raise FacLensError(
-                f"--method vanilla runs no FAC setting, but {' '.join(given)} set one: drop them, or "
+                f"--method {label} runs no FAC setting, but {' '.join(given)} set one: drop them, or "
                 "choose a FAC method (dynamic, static, strategy-A, ...)"
+            )
+        if label in SCORED and getattr(args, "scorer", None) is None:
+            raise FacLensError(
+                f"--method {label} needs an external scorer (not bundled): add --scorer module:callable"
             )
     elif label in ("static", "dynamic") and args.mode not in (None, label):
         raise FacLensError(
@@ -394,6 +456,11 @@ def _open(args: argparse.Namespace, shard=None):
         options.update(timing_repeats=args.timing_repeats, timing_batches=args.timing_batches)
     if hasattr(args, "calibration"):
         options.update(calibration=args.calibration, calibration_n=args.calibration_n)
+    if hasattr(args, "baselines"):
+        from .baselines import make_baseline
+
+        scorer = _load_scorer(args.scorer)
+        options["baselines"] = tuple(make_baseline(name, scorer) for name in _baseline_names(args))
     return Experiment.open(
         args.model, args.dataset, args.store, args.data_root, args.limit, args.device, shard, **options
     )
@@ -427,12 +494,15 @@ def _vs_vanilla(exp: Any, run_id: str, label: str) -> tuple[dict | None, str | N
 
 
 def _eval(args: argparse.Namespace) -> dict:
+    from .baselines import BASELINE_NAMES
     from .experiments.methods import method_for
 
     label = _method_label(args)
     exp = _open(args)
-    config = None if label == "vanilla" else exp.base_config(**_overrides(args))
-    method = method_for(label, config, args.mode or "dynamic")
+    config = None if label == "vanilla" or label in BASELINE_NAMES else exp.base_config(**_overrides(args))
+    method = method_for(
+        label, config, args.mode or "dynamic", scorer=_load_scorer(getattr(args, "scorer", None))
+    )
     summary = exp.evaluate(method)
     summary["vs_vanilla"], versus = _vs_vanilla(exp, summary["run_id"], label)
     pope = _pope_lines(exp, summary)

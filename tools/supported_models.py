@@ -38,6 +38,12 @@ PARTS = (
     "patching",
     "per-layer gains",
     "image_attention",
+    "vcd",
+    "pai",
+    "vaf",
+    "midlayer",
+    "cgd",
+    "agla",
 )
 CONTRACT_TESTS = [
     "tests/core/test_ratios.py",
@@ -51,6 +57,10 @@ CONTRACT_TESTS = [
     "tests/core/test_patching.py",
     "tests/core/test_layer_gains.py",
     "tests/core/test_image_attention.py",
+    "tests/core/test_baseline_vcd.py",
+    "tests/core/test_baseline_pai.py",
+    "tests/core/test_baseline_attention.py",
+    "tests/core/test_baseline_scored.py",
 ]
 PASS, FAIL, UNTESTED = "✓", "✗", "—"
 

@@ -62,10 +62,18 @@ def run_batch(
     for a dynamic method, ``head_counts``: the heads identified in each forward pass that produced
     one of the sample's tokens (:func:`.passes.pass_head_counts`; None otherwise).
     """
-    inputs = model.prepare([s.image for s in batch], [s.prompt() for s in batch])
+    images, prompts = [s.image for s in batch], [s.prompt() for s in batch]
+    inputs = model.prepare(images, prompts)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    out = generate(model, inputs, max_new_tokens=max_new_tokens, fac=method.intervention(ratios))
+    out = generate(
+        model,
+        inputs,
+        max_new_tokens=max_new_tokens,
+        method=method.intervention(ratios),
+        images=images,
+        prompts=prompts,
+    )
     seconds = time.perf_counter() - start
     lengths = generated_lengths(out.new_tokens, eos_token_ids(model))
     handle = out.rescale

@@ -85,6 +85,7 @@ class Experiment:
     calibration: CalibrationSplit | None = None
     timing_repeats: int = 7  # interleaved repeats of the timing behind Table 4 and Fig. 3 (0: none)
     timing_batches: int = 2  # batches of the evaluation samples each repeat times
+    baselines: tuple = ()  # fac_lens.baselines methods the ablation grid and the timing include
     _ratios: HeadRatios | None = None
 
     @classmethod
@@ -224,7 +225,7 @@ class Experiment:
 
     def grid(self, name: str, base: FacConfig, mode: str = "dynamic", **values: Any) -> list[Setting]:
         ratios = self.ratios() if name == "thresholds" and not values.get("tau_percs") else None
-        return grid(name, base, self.model.n_layers, mode, ratios, **values)
+        return grid(name, base, self.model.n_layers, mode, ratios, tuple(self.baselines), **values)
 
     def evaluate(self, method: Method) -> dict[str, Any]:
         """Evaluate one method (and nothing else); returns its summary row as a dict."""
@@ -252,9 +253,10 @@ class Experiment:
 
         base = base or self.base_config()
         methods = {"vanilla": Method.vanilla()}
-        for setting in ablation_grid(base, mode):
+        for setting in ablation_grid(base, mode, tuple(self.baselines)):
             method = setting.method
-            methods[method_label(method.name, method.config.strategy)] = method
+            strategy = method.config.strategy if method.config is not None else None
+            methods[method_label(method.name, strategy)] = method
         return benchmark(
             self.model,
             self.samples,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..baselines import Baseline
 from ..config import FacConfig
 from ..data.datasets import split_text_only
 from ..data.sample import Sample
@@ -99,8 +100,11 @@ def threshold_grid(
     ]
 
 
-def ablation_grid(base: FacConfig, mode: str = "dynamic") -> list[Setting]:
-    """Table 2 and Appendix B: the full method, each class alone, and strategies B-D."""
+def ablation_grid(
+    base: FacConfig, mode: str = "dynamic", baselines: Sequence[Baseline] = ()
+) -> list[Setting]:
+    """Table 2 and Appendix B: the full method, each class alone, and strategies B-D; then the
+    ``baselines`` the paper compares with (Table 1, Table 4, Fig. 3)."""
     configs = [
         base,
         base.replace(target="perception"),
@@ -109,7 +113,11 @@ def ablation_grid(base: FacConfig, mode: str = "dynamic") -> list[Setting]:
     ]
     settings = [Setting("ablation", Method(mode, c)) for c in configs]
     other = "static" if mode == "dynamic" else "dynamic"
-    return settings + [Setting("ablation", Method(other, base))]
+    return [
+        *settings,
+        Setting("ablation", Method(other, base)),
+        *(Setting("ablation", Method.of(b)) for b in baselines),
+    ]
 
 
 def grid(
@@ -118,10 +126,12 @@ def grid(
     n_layers: int,
     mode: str = "dynamic",
     ratios: HeadRatios | None = None,
+    baselines: Sequence[Baseline] = (),
     **values: Any,
 ) -> list[Setting]:
     """The settings of one named grid (:data:`GRIDS`); ``values`` override its default axes
-    (None keeps the default; an empty list is an error, not an empty sweep)."""
+    (None keeps the default; an empty list is an error, not an empty sweep); ``baselines`` join
+    the ablation grid."""
     if name not in GRIDS:
         raise FacLensError(f"unknown grid {name!r}; use one of {GRIDS}")
     for axis, value in values.items():
@@ -136,7 +146,7 @@ def grid(
         return gain_grid(base, mode, g_percs or DEFAULT_GAINS[0], g_reass or DEFAULT_GAINS[1])
     if name == "thresholds":
         return threshold_grid(base, mode, values.get("tau_percs"), values.get("tau_reass"), ratios)
-    return ablation_grid(base, mode)
+    return ablation_grid(base, mode, baselines)
 
 
 def reference_ratios(

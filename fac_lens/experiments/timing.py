@@ -155,13 +155,17 @@ def benchmark(
     batches = chunks(samples, batch_size)[:n_batches]
     if not batches:
         raise FacLensError("no samples to time: check the dataset and --limit")
-    inputs = [model.prepare([s.image for s in b], [s.prompt() for s in b]) for b in batches]
+    raw = [([s.image for s in b], [s.prompt() for s in b]) for b in batches]
+    inputs = [model.prepare(images, prompts) for images, prompts in raw]
     eos = eos_token_ids(model) if eos_ids is None else tuple(eos_ids)
 
     def call(label: str, batch: int) -> tuple[float, int]:
         torch.manual_seed(seed)
         start = clock()
-        out = generate_fn(model, inputs[batch], max_new_tokens=max_new_tokens, fac=interventions[label])
+        method = interventions[label]
+        scored = getattr(method, "needs_images", False)  # CGD, AGLA: their scorer sees the images
+        extra = dict(zip(("images", "prompts"), raw[batch], strict=True)) if scored else {}
+        out = generate_fn(model, inputs[batch], max_new_tokens=max_new_tokens, fac=method, **extra)
         seconds = clock() - start
         return seconds, sum(generated_lengths(out.new_tokens, eos))
 
