@@ -89,7 +89,9 @@ def visual_mass(
     # Half precision would round the mass to ~3 digits: compute the indicator pass in fp32.
     q = query.float()
     k = key.float()
-    indicator = key_is_image.to(torch.float32)[:, None, :, None].expand(batch, n_kv_heads, n_key, dim)
+    indicator = key_is_image.to(q.device, torch.float32)[:, None, :, None].expand(
+        batch, n_kv_heads, n_key, dim
+    )
     if attention_mask is None:
         # Mirror sdpa_attention_forward: a missing mask means causal when Q > 1, none when Q == 1.
         positions = torch.arange(n_query, device=q.device) + (n_key - n_query)
@@ -97,6 +99,7 @@ def visual_mass(
     else:
         mask = attention_mask
     if rows is not None:
+        rows = rows.to(q.device)
         q = q[:, :, rows]
         mask = mask[:, :, rows] if mask.shape[2] == n_query else mask
     if mask.dtype != torch.bool:

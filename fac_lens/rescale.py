@@ -74,8 +74,9 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
     if isinstance(gains_or_config, Gains):
         gains_or_config.check_model(model.n_layers, model.n_heads)
         handle = RescaleHandle(gains=gains_or_config)
+        devices = model.layer_devices()
         scales = {
-            layer: row.to(model.device, model.dtype)
+            layer: row.to(devices[layer], model.dtype)
             for layer, row in enumerate(gains_or_config.values)
             if not bool((row == 1).all())
         }
@@ -162,7 +163,7 @@ class _DynamicState:
                 visual = mean_visual_mass(
                     module, query, key, attention_mask, scaling, key_is_image, rows
                 )  # [B, H]
-                self.current[:, layer] = visual
+                self.current[:, layer] = visual.to(self.current.device)
             else:  # every generated position (or every position: "token") decides for itself
                 visual = torch.nan_to_num(
                     visual_mass(module, query, key, attention_mask, scaling, key_is_image)
@@ -170,7 +171,7 @@ class _DynamicState:
                 if rows is not None:  # teacher forcing: the prompt shares the prefill's choice
                     prompt = (visual[:, :split] * rows[..., None].to(visual)).sum(1, keepdim=True)
                     visual = torch.cat([prompt.expand(-1, split, -1), visual[:, split:]], dim=1)
-                self.current[:, layer] = visual.mean(1)
+                self.current[:, layer] = visual.mean(1).to(self.current.device)
             perception, reasoning = classify(
                 visual, layer, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas
             )
