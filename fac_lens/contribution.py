@@ -149,6 +149,12 @@ def contribution_map(
     finally:
         model.reset_state()
     stacked = torch.cat(per_token)  # [T, L, H]
+    if not bool(torch.isfinite(stacked).all()):
+        raise FacLensError(
+            f"the contribution map's gradients overflowed (NaN or inf) in {model.dtype}: float16 "
+            "keeps a narrow range (Gemma 3 overflows in its backward even in plain HF); load the "
+            "model with dtype=torch.bfloat16 or torch.float32"
+        )
     return ContributionMap(
         signed=stacked.mean(0),
         importance=stacked.abs().mean(0),

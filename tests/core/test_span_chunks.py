@@ -18,7 +18,9 @@ def test_chunked_span_map_equals_hand_gates_per_token(pair, chunk_size):
     single = tiny_inputs(model.hf, batch=1, seed=2)
     n = single["input_ids"].shape[1]
     positions = list(range(n - 8, n - 1))
-    cm = fl.contribution_map(model, single, position=slice(n - 8, n - 1), chunk_size=chunk_size, progress=False)
+    cm = fl.contribution_map(
+        model, single, position=slice(n - 8, n - 1), chunk_size=chunk_size, progress=False
+    )
     for t, p in enumerate(positions):
         expected = hand_gate_gradient(reference, single, int(single["input_ids"][0, p + 1]), p)
         # float32 autograd vs a float64-gated reference: the tolerance of the single-token test
