@@ -6,15 +6,15 @@ gradients. Time ~ F + ceil(T / c) * B_c; peak ~ graph + c x one backward's gradi
 benchmark measures both on two model widths, with the plain forward F as the unit.
 
 Peak memory is the process's peak resident size during the call minus the resident size before it
-(Linux ``VmHWM``, reset through ``/proc/self/clear_refs``); large buffers are mmap'd so that freed
-memory leaves the process (``MALLOC_MMAP_THRESHOLD_``, set by re-executing).
+(Linux ``VmHWM``, reset through ``/proc/self/clear_refs``). The allocator may reuse memory an earlier
+call freed, which hides it from a later call's peak: rows run from the smallest expected peak
+(short traces, small chunks) up, so each row's peak mostly needs new memory; read the numbers as
+lower bounds.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -71,10 +71,6 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, nargs="*", default=[1, 16, 64])
     parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
     args = parser.parse_args()
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
-        os.execv(sys.executable, [sys.executable, "-m", "bench.bench_span_contribution", *sys.argv[1:]])
-
     import fac_lens as fl
     from bench.common import qwen_inputs, qwen_like, record
 

@@ -37,7 +37,7 @@ QWEN_IDS = dict(
 )
 
 
-def qwen2_5_vl_7b(n_layers: int | None, vision_layers: int | None):
+def qwen2_5_vl_7b(n_layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """Qwen2.5-VL-7B-Instruct's config (the base of Ocean-R1 and R1-Onevision)."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -47,7 +47,7 @@ def qwen2_5_vl_7b(n_layers: int | None, vision_layers: int | None):
         num_hidden_layers=n_layers or 28,
         num_attention_heads=28,
         num_key_value_heads=4,
-        vocab_size=152064,
+        vocab_size=vocab or 152064,
         rms_norm_eps=1e-6,
         rope_theta=1000000.0,
         max_position_embeddings=128000,
@@ -74,7 +74,7 @@ def qwen2_5_vl_7b(n_layers: int | None, vision_layers: int | None):
     return Qwen2_5_VLForConditionalGeneration, config, "Ocean-R1-7B-Instruct"
 
 
-def kimi_vl_a3b(n_layers: int | None, vision_layers: int | None):
+def kimi_vl_a3b(n_layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """Kimi-VL-A3B-Thinking's sizes: MoonViT (27 x 1152) + a 27-layer DeepSeek-V3 decoder, MLA
     (KV rank 512, no Q compression, nope 128 + rope 64 query/key heads, value heads 128) and
     64 routed experts (6 per token) + 2 shared after one dense layer."""
@@ -100,7 +100,7 @@ def kimi_vl_a3b(n_layers: int | None, vision_layers: int | None):
         qk_nope_head_dim=128,
         qk_rope_head_dim=64,
         v_head_dim=128,
-        vocab_size=163840,
+        vocab_size=vocab or 163840,
         rms_norm_eps=1e-5,
         rope_theta=800000.0,
         max_position_embeddings=131072,
@@ -133,8 +133,15 @@ def kimi_vl_a3b(n_layers: int | None, vision_layers: int | None):
 MODELS = {"qwen2_5_vl_7b": qwen2_5_vl_7b, "kimi_vl_a3b": kimi_vl_a3b}
 
 
-def build(name: str, n_layers: int | None, vision_layers: int | None, device: torch.device, dtype):
-    model_class, config, preset = MODELS[name](n_layers, vision_layers)
+def build(
+    name: str,
+    n_layers: int | None,
+    vision_layers: int | None,
+    device: torch.device,
+    dtype,
+    vocab: int | None = None,
+):
+    model_class, config, preset = MODELS[name](n_layers, vision_layers, vocab)
     config.text_config._attn_implementation = "sdpa"
     config.vision_config._attn_implementation = "sdpa"
     torch.manual_seed(0)
@@ -205,9 +212,12 @@ def peak(device: torch.device) -> int:
     return 0
 
 
-def measure(fn: Callable[[], object], device: torch.device, repeats: int = 1) -> dict:
-    """Median seconds over ``repeats`` (after one warm-up run) and the extra peak memory (MiB)."""
-    fn()
+def measure(
+    fn: Callable[[], object], device: torch.device, repeats: int = 1, warmup: Callable | None = None
+) -> dict:
+    """Median seconds over ``repeats`` (after a warm-up: ``warmup`` or one run) and the extra peak
+    memory (MiB)."""
+    (warmup or fn)()
     synchronize(device)
     base = reset_peak(device)
     times = []
@@ -232,7 +242,7 @@ def plain_hf(lens):
 
 def validate_model(name: str, args, device: torch.device, dtype) -> dict:
     started = time.perf_counter()
-    hf, preset = build(name, args.layers, args.vision_layers, device, dtype)
+    hf, preset = build(name, args.layers, args.vision_layers, device, dtype, args.vocab)
     lens = fl.load(hf, device=None)
     n_params = sum(p.numel() for p in hf.parameters())
     inputs = lens.normalize(inputs_for(hf, args.image_tokens, args.text_tokens))
@@ -289,29 +299,32 @@ def validate_model(name: str, args, device: torch.device, dtype) -> dict:
     fixed = dict(min_new_tokens=steps, do_sample=False, pad_token_id=0)
     gen_inputs = lens.normalize(inputs_for(hf, args.gen_image_tokens, args.text_tokens))
 
-    def plain_generate():
+    def plain_generate(n=steps):
         with torch.no_grad(), plain_hf(lens):
             lens.reset_state()
-            lens.hf.generate(**gen_inputs, max_new_tokens=steps, **fixed)
+            lens.hf.generate(**gen_inputs, max_new_tokens=n, **dict(fixed, min_new_tokens=n))
 
     trace = {}
 
-    def run(fac=None, keep=False):
+    def run(fac=None, keep=False, n=steps):
         def go():
-            result = fl.generate(lens, gen_inputs, steps, fac=fac, **fixed)
+            result = fl.generate(lens, gen_inputs, n, fac=fac, **dict(fixed, min_new_tokens=n))
             if keep:
                 trace["result"] = result
 
         return go
 
+    def timed(fn, warm):  # warm up on 4 tokens: a full warm-up run would double the time
+        return measure(fn, device, args.repeats, warmup=warm)
+
     generation = {
-        "plain_hf_generate": measure(plain_generate, device, args.repeats),
-        "fac_vanilla": measure(run(keep=True), device, args.repeats),
-        "fac_static": measure(run(gains), device, args.repeats),
-        "fac_dynamic": measure(run(cfg), device, args.repeats),
+        "plain_hf_generate": timed(plain_generate, lambda: plain_generate(4)),
+        "fac_vanilla": timed(run(keep=True), run(n=4)),
+        "fac_static": timed(run(gains), run(gains, n=4)),
+        "fac_dynamic": timed(run(cfg), run(cfg, n=4)),
     }
     fl.fold_gains(lens, gains)
-    generation["fac_folded"] = measure(run(), device, args.repeats)
+    generation["fac_folded"] = timed(run(), run(n=4))
     fl.fold_gains(lens, fl.Gains(1 / gains.values))
     base = generation["plain_hf_generate"]["seconds"]
     out["generation"] = {
@@ -392,6 +405,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--layers", type=int, default=None, help="text layers (default: the real count)")
     parser.add_argument("--vision-layers", type=int, default=None)
+    parser.add_argument("--vocab", type=int, default=None, help="vocabulary (default: the real one)")
     parser.add_argument("--image-tokens", type=int, default=2500)
     parser.add_argument("--text-tokens", type=int, default=500)
     parser.add_argument("--gen-image-tokens", type=int, default=1024)
@@ -412,6 +426,7 @@ def main() -> None:
         args.image_tokens, args.text_tokens, args.gen_image_tokens = 64, 16, 16
         args.new_tokens, args.span, args.chunks = 4, 4, [1, 4]
         args.dtype = args.dtype or "float32"  # bfloat16 matrix products are emulated on AVX2 CPUs
+        args.vocab = args.vocab or 16384  # the embedding and lm_head are most of a 2-layer model
         device = torch.device("cpu")
     else:
         if not torch.cuda.is_available():

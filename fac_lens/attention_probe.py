@@ -6,7 +6,9 @@ With no probe attached to a module it is exactly ``sdpa_attention_forward``.
 
 The visual mass of query ``i`` is ``sum_{j in image} a_ij``. It is computed without the N x N
 attention matrix: SDPA with a value tensor that holds the image indicator (1 on image keys) returns
-exactly that sum for every query, in O(N) memory (DESIGN.md section 6).
+exactly that sum for every query, in O(N) memory (DESIGN.md section 6). A single query row (a
+decoding step, or the "last" query set) takes its softmax over its own score vector instead: the
+same sum in fewer kernel calls, with GQA groups sharing their key head without a copy.
 """
 
 from __future__ import annotations
