@@ -413,6 +413,7 @@ def main() -> None:
     parser.add_argument("--span", type=int, default=64)
     parser.add_argument("--chunks", type=int, nargs="*", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--merge", action="store_true", help="keep other models' rows in the JSON")
     parser.add_argument("--skip-tl", action="store_true", help="skip transformer-lens run_with_cache")
     parser.add_argument(
         "--dtype",
@@ -444,9 +445,11 @@ def main() -> None:
             torch.cuda.empty_cache()
     payload = {
         "benchmark": "gpu_validation",
-        "label": f"CPU dry run, {args.layers} layers, short sequences, {args.dtype}"
-        if args.dry_run
-        else "GPU",
+        "label": (
+            f"CPU dry run, {args.layers} layers, vocabulary {args.vocab}, short sequences, {args.dtype}"
+            if args.dry_run
+            else "GPU"
+        ),
         "command": " ".join(["python -m bench.gpu_validation", *sys.argv[1:]]),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": args.dtype,
@@ -456,7 +459,12 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     stem = "gpu_validation_dryrun" if args.dry_run else "gpu_validation"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2))
+    path = RESULTS / f"{stem}.json"
+    if args.merge and path.exists():  # keep the other models' rows (one model per process)
+        done = {r["model"] for r in results}
+        earlier = [r for r in json.loads(path.read_text())["results"] if r["model"] not in done]
+        payload["results"] = earlier + results
+    path.write_text(json.dumps(payload, indent=2))
     (RESULTS / f"{stem}.md").write_text(markdown(payload))
     print(markdown(payload))
 
