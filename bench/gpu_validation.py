@@ -142,6 +142,12 @@ def build(
     vocab: int | None = None,
 ):
     model_class, config, preset = MODELS[name](n_layers, vision_layers, vocab)
+    if vocab is not None:  # a trimmed vocabulary: special ids move to its top
+        ids = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+        for offset, key in enumerate(ids, start=1):
+            setattr(config, key, vocab - offset)
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            setattr(config.text_config, key, vocab - 8)
     config.text_config._attn_implementation = "sdpa"
     config.vision_config._attn_implementation = "sdpa"
     torch.manual_seed(0)
@@ -155,6 +161,7 @@ def inputs_for(hf, image_tokens: int, text_tokens: int, seed: int = 0) -> dict[s
     config = hf.config
     vision = config.vision_config
     g = torch.Generator().manual_seed(seed)
+    top = min(30000, config.text_config.vocab_size - 16)  # random text ids, clear of special ones
     side = max(int(round(image_tokens**0.5)), 1)
     h, w = 2 * side, 2 * max(image_tokens // side, 1)
     if config.model_type == "qwen2_5_vl":
@@ -162,9 +169,9 @@ def inputs_for(hf, image_tokens: int, text_tokens: int, seed: int = 0) -> dict[s
     else:
         pixels = torch.randn(h * w, 3, vision.patch_size, vision.patch_size, generator=g)
     ids = (
-        torch.randint(1000, 30000, (text_tokens // 2,), generator=g).tolist()
+        torch.randint(1000, top, (text_tokens // 2,), generator=g).tolist()
         + [config.vision_start_token_id, *[config.image_token_id] * (h * w // 4), config.vision_end_token_id]
-        + torch.randint(1000, 30000, (text_tokens - text_tokens // 2,), generator=g).tolist()
+        + torch.randint(1000, top, (text_tokens - text_tokens // 2,), generator=g).tolist()
     )
     input_ids = torch.tensor([ids])
     out = {
