@@ -21,6 +21,8 @@ BENCHMARKS = {
     "contribution": "bench.bench_contribution",
     "explorer": "bench.bench_explorer",
     "baselines": "bench.bench_baselines",
+    "span_contribution": "bench.bench_span_contribution",
+    "dynamic_cost": "bench.bench_dynamic_cost",
 }
 
 
@@ -34,7 +36,11 @@ def summary() -> str:
         "| benchmark | measured | target | met | command |",
         "|---|---|---|---|---|",
     ]
-    results = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "bench" / "results").glob("*.json"))}
+    results = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted((ROOT / "bench" / "results").glob("*.json"))
+        if not p.stem.startswith("gpu_validation")  # their own table, below
+    }
     if "ratios_speed" in results:
         r = results["ratios_speed"]
         rel = r["relative_to_plain"]
@@ -104,6 +110,32 @@ def summary() -> str:
             f"{r['setting']['layers']} 7B-like layers) | {measured} | paper: VCD +36..146%, CGD +258..624%, "
             f"AGLA +5..67%, FAC +1.4..5.1% | - | `{r['command']}` |"
         )
+    if "dynamic_cost" in results:
+        r = results["dynamic_cost"]
+        for name, shape in r["results"].items():
+            rel = shape["relative_to_plain"]
+            s = shape["shape"]
+            lines.append(
+                f"| generate {r['setting']['new_tokens']} tokens, dynamic, {name} ({s['layers']} layers, "
+                f"{s['n_heads']} heads x {s['hidden'] // s['n_heads']}, {s['image_tokens']} image tokens; plain step "
+                f"{shape['plain_seconds_per_step'] * 1000:.1f} ms) | {rel['fac_dynamic']:.3f}x plain HF generate "
+                f"(static {rel['fac_static']:.3f}x) | <= {r['targets'][name]:.2f}x | {r['met'][name]} | `{r['command']}` |"
+            )
+    if "span_contribution" in results:
+        r = results["span_contribution"]
+        for size in r["setting"]["sizes"]:
+            rows = [row for row in r["rows"] if row["size"] == size]
+            longest = max(row["trace"] for row in rows)
+            cells = ", ".join(
+                f"chunk {row['chunk']}: {row['seconds']:.1f} s / {row['extra_peak_MiB']:.0f} MiB"
+                for row in rows
+                if row["trace"] == longest
+            )
+            one = [row for row in rows if row["chunk"] == 1 and row["trace"] == longest][0]
+            lines.append(
+                f"| span contribution map, {longest} targets, {size} ({one['tokens']} tokens; forward "
+                f"{one['forward_seconds'] * 1000:.0f} ms) | {cells} | cost model, no target | - | `{r['command']}` |"
+            )
     if "baselines" in results:
         runs = results["baselines"]["timings"]["vanilla"]["runs_s"]
         spread = 100 * (max(runs) - min(runs)) / min(runs)
@@ -122,6 +154,10 @@ def summary() -> str:
             "read the 1.02x and 1.00x targets against that. The ratio and contribution-map passes skip",
             "`lm_head` over unscored positions, which is why they can come out below 1.00x.",
         ]
+    dry = ROOT / "bench" / "results" / "gpu_validation_dryrun.md"
+    for path in (ROOT / "bench" / "results" / "gpu_validation.md", dry):
+        if path.exists():
+            lines += ["", "## " + path.read_text().removeprefix("# ").strip()]
     any_result = next(iter(results.values()), None)
     if any_result:
         lines += ["", f"Machine: `{json.dumps(any_result['machine'])}`", ""]

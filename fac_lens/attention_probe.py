@@ -6,7 +6,9 @@ With no probe attached to a module it is exactly ``sdpa_attention_forward``.
 
 The visual mass of query ``i`` is ``sum_{j in image} a_ij``. It is computed without the N x N
 attention matrix: SDPA with a value tensor that holds the image indicator (1 on image keys) returns
-exactly that sum for every query, in O(N) memory (DESIGN.md section 6).
+exactly that sum for every query, in O(N) memory (DESIGN.md section 6). A single query row (a
+decoding step, or the "last" query set) takes its softmax over its own score vector instead: the
+same sum in fewer kernel calls, with GQA groups sharing their key head without a copy.
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def visual_mass(
     # Half precision would round the mass to ~3 digits: compute the indicator pass in fp32.
     q = query.float()
     k = key.float()
-    indicator = key_is_image.to(torch.float32)[:, None, :, None].expand(batch, n_kv_heads, n_key, dim)
+    image = key_is_image.to(q.device, torch.float32)  # [B, K]
+    if n_query == 1 and rows is None:  # a decoding step: no causal mask to build
+        return single_query_mass(q, k, attention_mask, scaling, image)
     if attention_mask is None:
         # Mirror sdpa_attention_forward: a missing mask means causal when Q > 1, none when Q == 1.
         positions = torch.arange(n_query, device=q.device) + (n_key - n_query)
@@ -97,10 +101,14 @@ def visual_mass(
     else:
         mask = attention_mask
     if rows is not None:
+        rows = rows.to(q.device)
         q = q[:, :, rows]
         mask = mask[:, :, rows] if mask.shape[2] == n_query else mask
     if mask.dtype != torch.bool:
         mask = mask.float()
+    if q.shape[2] == 1:  # one query row ("last"): its scores cost less than an SDPA call
+        return single_query_mass(q, k, mask, scaling, image)
+    indicator = image[:, None, :, None].expand(batch, n_kv_heads, n_key, dim)
     groups = q.shape[1] // n_kv_heads
     if groups > 1:
         k = k.repeat_interleave(groups, dim=1)
@@ -109,6 +117,37 @@ def visual_mass(
         q, k, indicator, attn_mask=mask, scale=scaling
     )  # [B, H, R, D]; every column equals the mass
     return out[..., 0].transpose(1, 2)  # [B, R, H]
+
+
+def single_query_mass(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    image: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`visual_mass` of one query row from its scores: ``softmax(q k^T s + mask) . image``.
+
+    For one row the scores are a vector per head, cheaper than SDPA's value pass over a
+    ``D``-wide indicator; GQA groups share their key head without copying it.
+
+    Args:
+        q: [B, H, 1, D] float32; k: [B, KV, K, D] float32; mask: None (every key), bool or additive
+            [B, 1, 1, K]; image: [B, K] float32 indicator.
+
+    Returns:
+        [B, 1, H] float32.
+    """
+    batch, n_heads, _, dim = q.shape
+    n_kv_heads, n_key = k.shape[1], k.shape[2]
+    scale = dim**-0.5 if scaling is None else scaling
+    grouped = q.reshape(batch, n_kv_heads, n_heads // n_kv_heads, dim)  # head h = kv * G + g
+    scores = torch.matmul(grouped, k.transpose(-1, -2)).reshape(batch, n_heads, n_key) * scale
+    if mask is not None:
+        row = mask.reshape(mask.shape[0], 1, mask.shape[-1])  # [B or 1, 1, K]
+        scores = scores.masked_fill(~row, float("-inf")) if row.dtype == torch.bool else scores + row
+    probs = torch.softmax(scores, dim=-1)  # [B, H, K]
+    return torch.matmul(probs, image[:, :, None]).transpose(1, 2)  # [B, 1, H]
 
 
 def mean_visual_mass(

@@ -16,7 +16,7 @@ from .head_hooks import head_scaling
 from .inputs import model_errors
 from .lens_model import LensModel
 from .teacher_forcing import teacher_forcing
-from .validation import as_ints, is_int_like
+from .validation import as_int, as_ints, is_int_like
 
 NORMALIZATIONS = ("layer", "global")
 
@@ -77,6 +77,7 @@ def contribution_map(
     position: int | Sequence[int] | slice = -1,
     progress: bool = True,
     prompt_length: int | None = None,
+    chunk_size: int = 1,
 ) -> ContributionMap:
     """Gates ``g = 1`` on every head's output (the ``o_proj`` input, ``hook_z``); read ``dL/dg``.
 
@@ -97,6 +98,16 @@ def contribution_map(
         prompt_length: where the generated trace begins (``GenerationResult.prompt_length``);
             default: just after the first scored position. At most that, so that no scored
             position depends on later tokens. Used by dynamic rescaling only.
+        chunk_size: how many targets share one backward pass (a vmapped backward over one-hot
+            output gradients, ``is_grads_batched``). The memory bound: each backward holds
+            ``chunk_size`` copies of the activation gradients.
+
+    Cost model (T targets on an N-token input; measured in ``bench/bench_span_contribution.py``):
+    one forward with a graph kept for all backwards, then ``ceil(T / chunk_size)`` backwards.
+    Time ~ ``F(N) + ceil(T / c) * B_c(N)``, with ``B_1`` about two forwards and ``B_c`` growing
+    sub-linearly in ``c`` where the hardware has parallelism to spare (a GPU). Peak memory ~
+    weights + the forward graph ``A(N)`` (linear in N with SDPA, ``n_layers`` x a few
+    ``N x d_model`` tensors) + ``c`` x one backward's activation gradients (about ``A(N)`` again).
     """
     inputs = model.normalize(inputs, require_image=False)
     ids = inputs["input_ids"]
@@ -108,10 +119,13 @@ def contribution_map(
     positions = _positions(position, n_tokens)
     targets = _targets(target, positions, ids[0], n_tokens, int(model.spec.text_config(model.hf).vocab_size))
     trace_from = _trace_start(prompt_length, positions)
+    chunk_size = as_int("chunk_size", chunk_size, minimum=1)
     gate_dtype = torch.promote_types(model.dtype, torch.float32)
-    gates = torch.ones(
-        model.n_layers, model.n_heads, dtype=gate_dtype, device=model.device, requires_grad=True
-    )
+    # one leaf per layer, on the device that layer computes on (dispatched models span several)
+    gates = [
+        torch.ones(model.n_heads, dtype=gate_dtype, device=device, requires_grad=True)
+        for device in model.layer_devices()
+    ]
     index = torch.tensor(positions, device=model.device)
     model.reset_state()
     try:
@@ -127,13 +141,20 @@ def contribution_map(
             scored = model.hf(**inputs, use_cache=False, logits_to_keep=index).logits[0]  # [T, V]
             log_probs = torch.log_softmax(scored.to(torch.promote_types(scored.dtype, torch.float32)), dim=-1)
             losses = -log_probs[torch.arange(len(targets)), torch.tensor(targets, device=scored.device)]
-            per_token = []
-            for t in tqdm(range(len(targets)), desc="contribution", disable=not progress or len(targets) < 2):
-                (grad,) = torch.autograd.grad(losses[t], gates, retain_graph=t < len(targets) - 1)
-                per_token.append(grad.detach().float().cpu())
+            starts = range(0, len(targets), chunk_size)
+            per_token = [
+                _backward(losses[start : start + chunk_size], gates, last=start + chunk_size >= len(targets))
+                for start in tqdm(starts, desc="contribution", disable=not progress or len(starts) < 2)
+            ]
     finally:
         model.reset_state()
-    stacked = torch.stack(per_token)  # [T, L, H]
+    stacked = torch.cat(per_token)  # [T, L, H]
+    if not bool(torch.isfinite(stacked).all()):
+        raise FacLensError(
+            f"the contribution map's gradients overflowed (NaN or inf) in {model.dtype}: float16 "
+            "keeps a narrow range (Gemma 3 overflows in its backward even in plain HF); load the "
+            "model with dtype=torch.bfloat16 or torch.float32"
+        )
     return ContributionMap(
         signed=stacked.mean(0),
         importance=stacked.abs().mean(0),
@@ -142,6 +163,18 @@ def contribution_map(
         per_token=stacked,
         loss=losses.detach().float().cpu(),
     )
+
+
+def _backward(losses: torch.Tensor, gates: list[torch.Tensor], last: bool) -> torch.Tensor:
+    """d loss_t / d gates for a chunk of losses ([c]), in one (batched) backward. [c, L, H] float32."""
+    if len(losses) == 1:
+        grads = [g[None] for g in torch.autograd.grad(losses[0], gates, retain_graph=not last)]
+    else:
+        one_hot = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)
+        grads = torch.autograd.grad(
+            losses, gates, grad_outputs=one_hot, is_grads_batched=True, retain_graph=not last
+        )  # one [c, H] per layer
+    return torch.stack([g.detach().float().cpu() for g in grads], dim=1)
 
 
 @contextmanager

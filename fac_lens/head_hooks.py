@@ -26,12 +26,14 @@ def scale_heads(x: torch.Tensor, scale: torch.Tensor, n_heads: int) -> torch.Ten
         scale: [n_heads], [B, n_heads] or [B, pos, n_heads].
 
     Returns:
-        x with head h scaled by ``scale[..., h]``, same shape and dtype.
+        x with head h scaled by ``scale[..., h]`` (in float32 at least), same shape, dtype and device.
     """
     heads = x.unflatten(-1, (n_heads, -1))  # [B, pos, H, D]
     if scale.dim() == 2:  # [B, H]
         scale = scale[:, None]
-    return (heads * scale.to(x.dtype)[..., None]).flatten(-2)
+    # bfloat16 would round a gain of 1.16 to 1.15625: multiply in float32, round the product once
+    compute = torch.promote_types(x.dtype, torch.float32)
+    return (heads.to(compute) * scale.to(x.device, compute)[..., None]).to(x.dtype).flatten(-2)
 
 
 @contextmanager

@@ -86,7 +86,8 @@ class ImageKeyTracker:
         if past > 0 and not self._has_pixels:
             new = torch.zeros_like(new)  # a generated token equal to the image id carries no image
         history = new if past == 0 else torch.cat([self.history[:, :past], new], dim=1)
-        rows = (history.sum(1) == 0).nonzero().flatten().tolist()
+        continues = 0 < past == seen and not self._has_pixels  # adds text to a checked history
+        rows = [] if continues else (history.sum(1) == 0).nonzero().flatten().tolist()
         if rows:
             raise FacLensError(
                 f"dynamic rescaling: row(s) {rows} of this forward hold no image token (id "

@@ -32,6 +32,10 @@ class LensModel:
             DeepSeek-V3) the value head size, not the query/key one.
         n_kv_heads: key/value heads (GQA).
         image_token_id: the id that marks image positions in ``input_ids``.
+
+    A model dispatched by accelerate (``hf.hf_device_map``: layers on several devices, or
+    offloaded to CPU or disk and streamed in by hooks) keeps its placement: inputs go to
+    :attr:`device`, and what fac_lens makes for a layer lives on :meth:`layer_devices`.
     """
 
     bridge: Any
@@ -44,10 +48,23 @@ class LensModel:
     n_kv_heads: int
     image_token_id: int
     _param_names: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+    _o_proj_names: list[str] = field(repr=False, default_factory=list)
 
     @property
     def device(self) -> torch.device:
+        """Where inputs go: the first parameter's device, or a dispatched model's main device."""
+        device_map = dispatch_map(self.hf)
+        if device_map is not None:
+            return main_device(device_map)
         return next(self.hf.parameters()).device
+
+    def layer_devices(self) -> list[torch.device]:
+        """The device each text layer computes on (its ``o_proj`` input lives there)."""
+        device_map = dispatch_map(self.hf)
+        if device_map is None or len(self._o_proj_names) != self.n_layers:
+            return [self.device] * self.n_layers
+        main = main_device(device_map)
+        return [execution_device(device_map, name, main) for name in self._o_proj_names]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -152,6 +169,36 @@ class LensModel:
             config._attn_implementation = previous
         if self.processor is not None and hasattr(self.processor, "save_pretrained"):
             self.processor.save_pretrained(path)
+
+
+def dispatch_map(hf: nn.Module) -> dict[str, Any] | None:
+    """accelerate's ``hf_device_map`` when it spreads the model (several devices, or offload)."""
+    device_map = getattr(hf, "hf_device_map", None)
+    if not device_map:
+        return None
+    values = {str(v) for v in device_map.values()}
+    return device_map if len(values) > 1 or values & {"disk", "meta"} else None
+
+
+def _as_device(value: Any) -> torch.device:
+    return torch.device(f"cuda:{value}") if isinstance(value, int) else torch.device(value)
+
+
+def main_device(device_map: Mapping[str, Any]) -> torch.device:
+    """accelerate's rule: the first accelerator in the map, else the CPU (offloaded weights run
+    there)."""
+    accelerators = [v for v in device_map.values() if str(v) not in ("cpu", "disk", "meta")]
+    return _as_device(accelerators[0]) if accelerators else torch.device("cpu")
+
+
+def execution_device(device_map: Mapping[str, Any], name: str, main: torch.device) -> torch.device:
+    """The device module ``name`` computes on: its map entry (longest prefix); CPU- or
+    disk-offloaded entries compute on ``main``."""
+    keys = [k for k in device_map if k == "" or name == k or name.startswith(k + ".")]
+    if not keys:
+        return main
+    value = device_map[max(keys, key=len)]
+    return main if str(value) in ("cpu", "disk", "meta") else _as_device(value)
 
 
 __all__ = ["LensModel", "ATTENTION_NAME"]

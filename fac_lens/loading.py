@@ -14,8 +14,9 @@ from torch import nn
 from ._tl_guard import adapter_registered, no_runtime_installs
 from .architectures import kimi_vl_checkpoint, model_class, spec_for
 from .attention_probe import ATTENTION_NAME, ensure_registered
+from .dispatch import Placement, check_device_map, place_module
 from .errors import FacLensError
-from .lens_model import LensModel
+from .lens_model import LensModel, dispatch_map
 from .model_sources import folder_kind, resolve
 from .offline import hub_offline, local_folder
 from .remote_code import check_remote_code, needs_code, no_prompts, refusal
@@ -29,6 +30,8 @@ def load(
     processor: Any = None,
     cache_dir: str | None = None,
     trust_remote_code: bool = False,
+    device_map: str | dict[str, Any] | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ) -> LensModel:
     """Wrap a multimodal model in a ``TransformerBridge``.
 
@@ -53,6 +56,11 @@ def load(
             transformers' own classes are used where it has them, and a checkpoint that cannot
             load without its code is refused with an error naming the file and the class; there
             is never a ``[y/N]`` prompt. The model itself is always transformers' own class.
+        device_map: spread the model over devices with accelerate instead of moving it to
+            ``device`` (which is then ignored): ``"auto"`` (fill the GPUs, then CPU, then disk) or a
+            dict ``{module name: device index | "cpu" | "disk"}``. A given model that accelerate
+            already dispatched (it has ``hf_device_map``) keeps its placement without it.
+        offload_folder: where weights offloaded to ``"disk"`` are written (needed for disk).
 
     Returns:
         A :class:`LensModel`. Its text attention runs SDPA by default; fac_lens switches to other
@@ -65,22 +73,27 @@ def load(
     if not isinstance(trust_remote_code, bool):
         raise FacLensError(f"trust_remote_code must be True or False, got {trust_remote_code!r}")
     dtype, device = check_dtype(dtype), check_device(device)
+    placement = Placement(device, check_device_map(device_map, offload_folder), offload_folder)
     with hub_offline(), no_prompts():
-        return _load(source, device, dtype, processor, cache_dir, trust_remote_code)
+        return _load(source, placement, dtype, processor, cache_dir, trust_remote_code)
 
 
 def _load(
-    source: Any, device: Any, dtype: Any, processor: Any, cache_dir: str | None, trust_remote_code: bool
+    source: Any,
+    placement: Placement,
+    dtype: Any,
+    processor: Any,
+    cache_dir: str | None,
+    trust_remote_code: bool,
 ) -> LensModel:
     if isinstance(source, nn.Module):
         hf = source
         if getattr(hf, "config", None) is None:
             raise FacLensError("fl.load got a module without .config; pass a transformers PreTrainedModel")
-        if device is not None or dtype is not None:
-            hf.to(device=device, dtype=dtype)
+        place_module(hf, placement, dtype)
     else:
         hf, loaded_processor = _from_files(
-            resolve(str(source)), device, dtype, cache_dir, trust_remote_code, processor is None
+            resolve(str(source)), placement, dtype, cache_dir, trust_remote_code, processor is None
         )
         processor = processor if processor is not None else loaded_processor
     return _wrap(hf, processor)
@@ -103,7 +116,7 @@ def _architecture_of(config: Any) -> str:
 
 def _from_files(
     source: str,
-    device: Any,
+    placement: Placement,
     dtype: torch.dtype | None,
     cache_dir: str | None,
     trust_remote_code: bool,
@@ -112,25 +125,30 @@ def _from_files(
     kind = folder_kind(source)
     if kind is not None:  # e.g. fac-smol: cached parts + a trained projector
         hf, processor = kind.load(Path(source))
-        return hf.to(device=device, dtype=dtype), processor
+        place_module(hf, placement, dtype)
+        return hf, processor
     folder = local_folder(source, cache_dir)
     if kimi_vl_checkpoint.is_kimi_vl(folder):  # remote-code model class: converted, its code never run
-        return _kimi_vl(folder, device, dtype, trust_remote_code and want_processor)
+        return _kimi_vl(folder, placement, dtype, trust_remote_code and want_processor)
     check_remote_code(folder, trust_remote_code)
     files = {"local_files_only": True, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     config = _load_config(source, folder, files)
     spec = spec_for(_architecture_of(config))
     with _weight_errors(source):
         hf = model_class(spec.hf_architecture).from_pretrained(  # never the checkpoint's own class
-            source, config=config, dtype=dtype if dtype is not None else "auto", **files
+            source,
+            config=config,
+            dtype=dtype if dtype is not None else "auto",
+            **placement.from_pretrained_kwargs(),
+            **files,
         )
-    if device is not None:
-        hf.to(device)
+    if placement.device_map is None and placement.device is not None and dispatch_map(hf) is None:
+        hf.to(placement.device)
     return hf, _load_processor(source, spec, folder, files) if want_processor else None
 
 
 def _kimi_vl(
-    folder: Path, device: Any, dtype: torch.dtype | None, load_processor: bool
+    folder: Path, placement: Placement, dtype: torch.dtype | None, load_processor: bool
 ) -> tuple[nn.Module, Any]:
     """A ``kimi_vl`` checkpoint on transformers' classes (:mod:`.architectures.kimi_vl_checkpoint`).
 
@@ -139,7 +157,10 @@ def _kimi_vl(
     """
     from transformers import AutoProcessor
 
+    device = placement.device if placement.device_map is None else None
     hf = kimi_vl_checkpoint.load(folder, device=device, dtype=dtype)
+    if placement.device_map is not None:  # built on the CPU in its dtype, then dispatched
+        place_module(hf, placement, None)
     if not load_processor:
         return hf, None
     check_remote_code(folder, True)
@@ -217,6 +238,8 @@ def _wrap(hf: nn.Module, processor: Any) -> LensModel:
     vision_config = spec.vision_config(hf)
     vision_attention = getattr(vision_config, "_attn_implementation", None)
     param_names = dict(hf.state_dict(keep_vars=True))
+    module_names = {id(module): name for name, module in hf.named_modules()}
+    o_proj_names = [module_names.get(id(spec.output_projection(m)), "") for m in spec.text_attention(hf)]
     hf.eval()
     with no_runtime_installs(), adapter_registered(spec.hf_architecture, spec.adapter_class):
         bridge = build_bridge_from_module(hf, spec.hf_architecture, hf_config=hf.config)
@@ -238,6 +261,7 @@ def _wrap(hf: nn.Module, processor: Any) -> LensModel:
         n_kv_heads=int(getattr(text, "num_key_value_heads", None) or n_heads),
         image_token_id=spec.image_token_id(hf),
         _param_names=param_names,
+        _o_proj_names=o_proj_names,
     )
     hf.__dict__["_fac_lens_bridged"] = True
     return model

@@ -74,8 +74,9 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
     if isinstance(gains_or_config, Gains):
         gains_or_config.check_model(model.n_layers, model.n_heads)
         handle = RescaleHandle(gains=gains_or_config)
+        devices = model.layer_devices()
         scales = {
-            layer: row.to(model.device, model.dtype)
+            layer: row.to(devices[layer], model.dtype)
             for layer, row in enumerate(gains_or_config.values)
             if not bool((row == 1).all())
         }
@@ -90,6 +91,9 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
         raise FacLensError(
             f"rescale needs fl.Gains (static) or fl.FacConfig (dynamic), got {type(gains_or_config).__name__}"
         )
+
+
+_MISSING = object()
 
 
 class _DynamicState:
@@ -136,6 +140,9 @@ class _DynamicState:
         """
         if self.layout is None:
             n_query, past, start = self.ids.shape[1], self.image_keys.past, trace_start()
+            if start is None and n_query == 1:  # a decoding step: its one token is every query set
+                self.layout = (None, 1)
+                return self.layout
             if start is not None and 0 < past < start:
                 raise FacLensError(
                     f"teacher forcing with prompt_length={start}, but {past} positions were cached "
@@ -151,18 +158,25 @@ class _DynamicState:
         return self.layout
 
     def make_probe(self, layer: int):
-        config = self.config
-        in_band = torch.tensor(layer <= config.l_perc or layer >= config.l_reas)
+        layer_gains = self._layer_gains(layer)
 
         def probe(module, query, key, attention_mask, scaling) -> None:
             window = getattr(module, "sliding_window", None)  # Gemma 3: only the latest keys
             key_is_image = self.image_keys.keys(layer, key.shape[2], query.shape[2], window)  # [B, K]
             rows, split = self._pass_layout()
+            if rows is None and split == 1 == query.shape[2]:  # a decoding step: the fast path
+                # (its one query sees at least itself: never a fully masked row, never NaN)
+                visual = visual_mass(module, query, key, attention_mask, scaling, key_is_image)[
+                    :, 0
+                ]  # [B, H]
+                self.current[:, layer] = visual.to(self.current.device)
+                self.pending[layer] = layer_gains(visual)
+                return
             if rows is not None and split == query.shape[2]:  # one identification for the pass
                 visual = mean_visual_mass(
                     module, query, key, attention_mask, scaling, key_is_image, rows
                 )  # [B, H]
-                self.current[:, layer] = visual
+                self.current[:, layer] = visual.to(self.current.device)
             else:  # every generated position (or every position: "token") decides for itself
                 visual = torch.nan_to_num(
                     visual_mass(module, query, key, attention_mask, scaling, key_is_image)
@@ -170,26 +184,51 @@ class _DynamicState:
                 if rows is not None:  # teacher forcing: the prompt shares the prefill's choice
                     prompt = (visual[:, :split] * rows[..., None].to(visual)).sum(1, keepdim=True)
                     visual = torch.cat([prompt.expand(-1, split, -1), visual[:, split:]], dim=1)
-                self.current[:, layer] = visual.mean(1)
-            perception, reasoning = classify(
-                visual, layer, config.l_perc, config.l_reas, config.tau_perc, config.tau_reas
-            )
-            self.pending[layer] = strategy_gains(
-                perception,
-                reasoning,
-                in_band.to(visual.device),
-                *config.layer_gains(layer),
-                config.strategy,
-                config.beta,
-                config.target,
-            )
+                self.current[:, layer] = visual.mean(1).to(self.current.device)
+            self.pending[layer] = layer_gains(visual)
 
         return probe
 
-    def take_gains(self, layer: int) -> torch.Tensor:
-        """The gains this pass's attention chose for ``layer``: [B, H] or [B, Q, H] ("token")."""
-        gains = self.pending.pop(layer, None)
-        if gains is None:
+    def _layer_gains(self, layer: int):
+        """``visual -> gains`` of one layer, eq. 6 with the layer's band membership fixed: for the
+        paper's strategy A, the same float32 values as :func:`strategy_gains` in 2-5 kernel calls,
+        and None (no scaling) where no head can be enhanced."""
+        c = self.config
+        g_perc, g_reas = c.layer_gains(layer)  # the scalars, or this layer's entries
+        if c.strategy != "A":
+            in_band = torch.tensor(layer <= c.l_perc or layer >= c.l_reas)
+
+            def general(visual: torch.Tensor) -> torch.Tensor:
+                perception, reasoning = classify(visual, layer, c.l_perc, c.l_reas, c.tau_perc, c.tau_reas)
+                return strategy_gains(
+                    perception,
+                    reasoning,
+                    in_band.to(visual.device),
+                    g_perc,
+                    g_reas,
+                    c.strategy,
+                    c.beta,
+                    c.target,
+                )
+
+            return general
+        perc = layer <= c.l_perc and c.target in ("both", "perception")
+        reas = layer >= c.l_reas and c.target in ("both", "reasoning")
+
+        def strategy_a(visual: torch.Tensor) -> torch.Tensor | None:
+            gains = torch.where(visual >= c.tau_perc, g_perc, 1.0) if perc else None
+            if reas:
+                reasoning = torch.where(visual <= c.tau_reas, g_reas, 1.0)
+                gains = reasoning if gains is None else gains * reasoning
+            return gains
+
+        return strategy_a
+
+    def take_gains(self, layer: int) -> torch.Tensor | None:
+        """The gains this pass's attention chose for ``layer``: [B, H] or [B, Q, H] ("token"), or
+        None when they are all 1."""
+        gains = self.pending.pop(layer, _MISSING)
+        if gains is _MISSING:
             raise RuntimeError(
                 f"layer {layer}: no gains were computed in this pass (the text attention did "
                 "not run through fac_lens's attention function)"
