@@ -61,7 +61,7 @@ model"""
     else:
         with fl.ablate(model, **ablation):
             out = fl.generate(model, batch, max_new_tokens=MAX_NEW_TOKENS, fac=fac)
-    return [float(is_correct(t, s)) for t, s in zip(out.text, samples)], out
+    return [float(is_correct(t, s)) for t, s in zip(out.text, samples, strict=True)], out
 
 
 def show(name, scores):
@@ -79,7 +79,7 @@ Each sample is teacher-forced on its own greedy answer; the answer tokens of wro
     new_code_cell(
         r"""eos = model.tokenizer.eos_token_id
 forced, hallucinated, faithful, prompt_lengths = [], [], [], []
-for b, (sample, correct) in enumerate(zip(samples, vanilla)):
+for b, (sample, correct) in enumerate(zip(samples, vanilla, strict=True)):
     single = model.prepare(sample.image, sample.prompt())
     new = generated.sequences[b, generated.prompt_length:]
     stop = (new == eos).nonzero()
@@ -203,7 +203,7 @@ def accuracy_score(config, split):
 search = fl.select_config(model, validation, accuracy_score, test=samples, ratios=ratios, budget=SEARCH_BUDGET, progress=False)
 print('chosen:', search.config)
 print('validation:', search.validation, '| test:', search.test, '| evaluations:', search.n_evaluations)
-layered = search.config.replace(g_perc=tuple(1.3 - 0.05 * l for l in range(model.n_layers)))
+layered = search.config.replace(g_perc=tuple(1.3 - 0.05 * layer for layer in range(model.n_layers)))
 show('calibrated config (test)', accuracy_score(config, samples))
 show('searched, per-layer g_perc', accuracy_score(layered, samples))
 fig, axes = plt.subplots(1, 3, figsize=(17, 4))
@@ -243,14 +243,14 @@ if SMOL:
     print('image-key entropy per layer:', [round(v, 2) for v in smol_conc.mean('image_entropy').mean(-1).tolist()])
     out = fl.generate(smol, smol.prepare([s.image for s in smol_samples], [s.prompt() for s in smol_samples]),
                       max_new_tokens=16)
-    correct = [float(is_correct(t, s)) for t, s in zip(out.text, smol_samples)]
+    correct = [float(is_correct(t, s)) for t, s in zip(out.text, smol_samples, strict=True)]
     show('fac-smol vanilla', correct)"""
     ),
     new_code_cell(
         r"""smol_effects = None
 if SMOL:
     s_forced, s_h, s_f = [], [], []
-    for b, (x, ok) in enumerate(zip(smol_inputs, correct)):
+    for b, (x, ok) in enumerate(zip(smol_inputs, correct, strict=True)):
         new = out.sequences[b, out.prompt_length:]
         new = new[new != smol.tokenizer.pad_token_id][:8]
         s_forced.append(append_tokens(x, new))
