@@ -49,6 +49,7 @@ def run_shape(shape: dict, new_tokens: int, repeats: int) -> dict:
         "plain_hf_generate": plain_generate,
         "fac_static": lambda: fl.generate(lens, inputs, new_tokens, fac=gains, **fixed),
         "fac_dynamic": lambda: fl.generate(lens, inputs, new_tokens, fac=cfg, **fixed),
+        "fac_dynamic_bands": lambda: fl.generate(lens, inputs, new_tokens, fac=cfg, record="bands", **fixed),
     }
     timings, relative = time_against(variants, "plain_hf_generate", repeats)
     step = timings["plain_hf_generate"]["median_s"] / new_tokens

@@ -24,7 +24,11 @@ PROBE_ATTR = "_fac_lens_probe"
 
 
 class Probe(Protocol):
-    """Called by the attention function of a module it is attached to."""
+    """Called by the attention function of a module it is attached to.
+
+    Returns None, or a per-head scale ([B, H] or [B, Q, H]) that multiplies this call's head
+    outputs: the ``o_proj`` input, what ``hook_z`` carries (the dynamic mode's gains).
+    """
 
     def __call__(
         self,
@@ -33,7 +37,7 @@ class Probe(Protocol):
         key: torch.Tensor,
         attention_mask: torch.Tensor | None,
         scaling: float | None,
-    ) -> None: ...
+    ) -> torch.Tensor | None: ...
 
 
 def fac_lens_attention(
@@ -44,13 +48,30 @@ def fac_lens_attention(
     attention_mask: torch.Tensor | None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """SDPA attention; then the module's probe, if one is attached, sees query, key and mask."""
+    """SDPA attention; then each probe attached to the module sees query, key and mask, and may
+    scale the heads' outputs ([B, Q, H, D], before ``o_proj``)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     out, _ = sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     for probe in getattr(module, PROBE_ATTR, ()):
-        probe(module, query, key, attention_mask, kwargs.get("scaling"))
+        scale = probe(module, query, key, attention_mask, kwargs.get("scaling"))
+        if scale is not None:
+            out = scale_head_outputs(out, scale)
     return out, None
+
+
+def scale_head_outputs(out: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``out`` [B, Q, H, D] with head ``h`` multiplied by ``scale[..., h]`` ([B, H] or [B, Q, H]).
+
+    The same products as :func:`fac_lens.head_hooks.scale_heads` on the flattened ``o_proj``
+    input: in float32 at least, rounded once to ``out``'s dtype.
+    """
+    if scale.dim() == 2:
+        scale = scale[:, None]
+    compute = torch.promote_types(out.dtype, torch.float32)
+    if out.dtype == compute:
+        return out * scale.to(out.device, compute)[..., None]
+    return (out.to(compute) * scale.to(out.device, compute)[..., None]).to(out.dtype)
 
 
 def ensure_registered() -> None:
@@ -140,14 +161,14 @@ def single_query_mass(
     """
     batch, n_heads, _, dim = q.shape
     n_kv_heads, n_key = k.shape[1], k.shape[2]
-    scale = dim**-0.5 if scaling is None else scaling
     grouped = q.reshape(batch, n_kv_heads, n_heads // n_kv_heads, dim)  # head h = kv * G + g
-    scores = torch.matmul(grouped, k.transpose(-1, -2)).reshape(batch, n_heads, n_key) * scale
+    scores = torch.matmul(grouped, k.transpose(-1, -2))  # [B, KV, G, K]
+    scores.mul_(dim**-0.5 if scaling is None else scaling)
     if mask is not None:
-        row = mask.reshape(mask.shape[0], 1, mask.shape[-1])  # [B or 1, 1, K]
-        scores = scores.masked_fill(~row, float("-inf")) if row.dtype == torch.bool else scores + row
-    probs = torch.softmax(scores, dim=-1)  # [B, H, K]
-    return torch.matmul(probs, image[:, :, None]).transpose(1, 2)  # [B, 1, H]
+        row = mask.reshape(mask.shape[0], 1, 1, n_key)  # [B or 1, 1, 1, K]
+        scores = scores.masked_fill_(~row, float("-inf")) if row.dtype == torch.bool else scores.add_(row)
+    probs = torch.softmax(scores, dim=-1).reshape(batch, n_heads, n_key)
+    return torch.bmm(probs, image[:, :, None]).reshape(batch, 1, n_heads)  # [B, 1, H]
 
 
 def mean_visual_mass(

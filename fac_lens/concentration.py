@@ -85,7 +85,15 @@ def row_statistics(
     scaling: float | None,
     key_is_image: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
-    """Per-row entropy and variance for a block of query rows.
+    """Per-row entropy and variance for a block of query rows, from a few sums over each row.
+
+    With ``s`` a row's scores shifted by their maximum, ``p = softmax(s)`` over the ``T`` visible
+    keys, ``L = log sum exp(s)`` and, over the image keys ``I``, ``m = sum_I p``::
+
+        H = L - sum p s                  H_I = L + log m - (sum_I p s) / m
+        var = (sum p^2 - 1/T) / T        var_I = (sum_I p^2 / m^2 - 1/T_I) / T_I
+
+    so each row costs one softmax and three products with the ``[K, 2]`` (all, image) indicator.
 
     Args:
         query: [B, H, R, D]; key: [B, KV, K, D]; attention_mask: bool [B, 1, R, K] (True: attend),
@@ -96,9 +104,10 @@ def row_statistics(
         each of :data:`FIELDS`: float32 [B, R, H] (image fields NaN where a row sees no image key).
     """
     batch, n_heads, n_rows, dim = query.shape
-    n_key = key.shape[2]
-    k = key.float().repeat_interleave(n_heads // key.shape[1], dim=1)
-    scores = (query.float() @ k.transpose(-1, -2)) * (dim**-0.5 if scaling is None else scaling)
+    n_kv, n_key = key.shape[1], key.shape[2]
+    grouped = query.float().reshape(batch, n_kv, n_heads // n_kv * n_rows, dim)  # head h = kv * G + g
+    scores = torch.matmul(grouped, key.float().transpose(-1, -2)).reshape(batch, n_heads, n_rows, n_key)
+    scores.mul_(dim**-0.5 if scaling is None else scaling)
     if attention_mask is None:
         positions = torch.arange(n_rows, device=query.device) + (n_key - n_rows)
         visible = (torch.arange(n_key, device=query.device)[None, :] <= positions[:, None])[None, None]
@@ -106,24 +115,35 @@ def row_statistics(
         visible = attention_mask
     else:
         visible = attention_mask > torch.finfo(attention_mask.dtype).min / 2
-        scores = scores + attention_mask.float()
-    visible = visible.expand(batch, n_heads, n_rows, n_key)
-    scores = scores.masked_fill(~visible, float("-inf"))
-    probs = torch.nan_to_num(torch.softmax(scores, dim=-1))  # [B, H, R, K]
-    image = visible & key_is_image.bool()[:, None, None, :]
-    out = {}
-    for prefix, keys, weights in (("", visible, probs), ("image_", image, probs * image)):
-        mass = weights.sum(-1, keepdim=True)
-        p = weights / mass.clamp_min(torch.finfo(torch.float32).tiny)
-        count = keys.sum(-1, keepdim=True).float()
-        entropy = -torch.where(p > 0, p * p.clamp_min(1e-45).log(), 0.0).sum(-1)
-        variance = (
-            torch.where(keys, (p - 1 / count.clamp_min(1)) ** 2, 0.0).sum(-1) / count.clamp_min(1)[..., 0]
-        )
-        empty = (count[..., 0] == 0) | (mass[..., 0] <= 0)
-        out[prefix + "entropy"] = entropy.masked_fill(empty, float("nan")).transpose(1, 2)
-        out[prefix + "variance"] = variance.masked_fill(empty, float("nan")).transpose(1, 2)
-    return out
+        scores.add_(attention_mask.float())
+    # a finite fill: exp underflows to exactly 0, and p * s stays 0 (never 0 * -inf)
+    scores.masked_fill_(~visible, -1e30)
+    scores.sub_(scores.amax(-1, keepdim=True))  # s, shifted
+    probs = scores.exp()
+    total = probs.sum(-1, keepdim=True)
+    probs.div_(total)  # p [B, H, R, K]
+    lse = total[..., 0].log()  # [B, H, R]
+    image = key_is_image.to(query.device, torch.float32)
+    columns = torch.stack([torch.ones_like(image), image], dim=-1)[:, None]  # [B, 1, K, 2]
+    p_s = torch.matmul(probs * scores, columns)  # [B, H, R, 2]: sum p s over all, image keys
+    p_sq = torch.matmul(probs * probs, columns)  # sum p^2
+    mass = torch.matmul(probs, image[:, None, :, None])[..., 0]  # [B, H, R]: m
+    counts = torch.matmul(visible.to(torch.float32), columns)  # [B or 1, 1, R, 2]: T, T_I
+    count, image_count = counts[..., 0].clamp_min(1), counts[..., 1].clamp_min(1)
+    safe = mass.clamp_min(torch.finfo(torch.float32).tiny)
+    fields = {
+        "entropy": lse - p_s[..., 0],
+        "variance": (p_sq[..., 0] - 1 / count) / count,
+        "image_entropy": lse + safe.log() - p_s[..., 1] / safe,
+        "image_variance": (p_sq[..., 1] / safe**2 - 1 / image_count) / image_count,
+    }
+    empty = {"": counts[..., 0] == 0, "image_": (counts[..., 1] == 0) | (mass <= 0)}
+    return {
+        name: value.masked_fill(empty["image_" if name.startswith("image_") else ""], float("nan"))
+        .expand(batch, n_heads, n_rows)
+        .transpose(1, 2)
+        for name, value in fields.items()
+    }
 
 
 def _record(model: LensModel, inputs: Mapping[str, Any], query: Query) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from .errors import FacLensError
 from .gains import Gains
 from .inputs import model_errors
 from .lens_model import LensModel
-from .rescale import RescaleHandle, rescale
+from .rescale import RECORD, RescaleHandle, rescale
 from .validation import as_int
 
 
@@ -48,6 +48,7 @@ def generate(
     method: Any = None,
     images: Sequence[Any] | None = None,
     prompts: Sequence[str] | None = None,
+    record: str = "all",
     **generate_kwargs,
 ) -> GenerationResult:
     """Generate greedily (unless ``generate_kwargs`` say otherwise), vanilla, rescaled or under a
@@ -65,6 +66,8 @@ def generate(
         fac: alias of ``method`` (FAC settings only); give one of the two.
         images, prompts: the raw images and question texts, for the baselines that look at them
             (CGD's and AGLA's scorers); ignored by the others.
+        record: dynamic mode: ``"all"`` records S_v of every layer in every pass, ``"bands"`` only
+            where it decides (the same tokens, less work per step); see :func:`fac_lens.rescale`.
         **generate_kwargs: passed to ``hf.generate`` (e.g. ``do_sample``, ``eos_token_id``).
     """
     from .baselines.base import Baseline
@@ -73,6 +76,10 @@ def generate(
         raise FacLensError("give the method once: method=... (fac=... is its alias)")
     method = fac if method is None else method
     max_new_tokens = as_int("max_new_tokens", max_new_tokens, minimum=1)
+    if record not in RECORD:
+        raise FacLensError(
+            f"record={record!r}: use 'all' (S_v of every layer) or 'bands' (only where it decides)"
+        )
     if isinstance(method, Baseline):
         with model_errors():
             return method.generate(
@@ -84,7 +91,9 @@ def generate(
             f"{type(method).__name__}"
         )
     inputs = model.normalize(inputs, require_image=isinstance(method, FacConfig))
-    context = (lambda: rescale(model, method)) if method is not None else (lambda: nullcontext(None))
+    context = (
+        (lambda: rescale(model, method, record=record)) if method is not None else (lambda: nullcontext(None))
+    )
     return hf_generate(model, inputs, max_new_tokens, context, **generate_kwargs)
 
 

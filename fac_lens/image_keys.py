@@ -29,6 +29,7 @@ class ImageKeyTracker:
         self._has_pixels = False
         self._past: int | None = None  # cached keys before this pass, once known
         self._keys: torch.Tensor | None = None  # [B, past + Q]
+        self._latest: torch.Tensor | None = None  # the last slice of _keys handed out
 
     def start_pass(self, input_ids: torch.Tensor, has_pixels: bool) -> None:
         """A forward of the multimodal core begins with these new tokens ([B, Q])."""
@@ -36,6 +37,7 @@ class ImageKeyTracker:
         self._has_pixels = has_pixels
         self._past = None
         self._keys = None
+        self._latest = None
 
     @property
     def past(self) -> int:
@@ -67,7 +69,9 @@ class ImageKeyTracker:
             raise self._drift(layer, f"{n_keys} keys where an earlier layer implied {self._past + n_query}")
         if cached < 0 or cached > self._past:
             raise self._drift(layer, f"{n_keys} keys for {n_query} new and {self._past} cached tokens")
-        return self._keys[:, self._keys.shape[1] - n_keys :]
+        if self._latest is None or self._latest.shape[1] != n_keys:  # one slice per key length
+            self._latest = self._keys[:, self._keys.shape[1] - n_keys :]
+        return self._latest
 
     def _align(self, layer: int, cached: int, sliding_window: int | None) -> None:
         """Fix this pass's number of cached keys from the first layer's key length."""

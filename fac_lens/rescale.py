@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .attention_probe import ATTENTION_NAME, attached_probes, mean_visual_mass, visual_mass
+from .attention_probe import (
+    ATTENTION_NAME,
+    attached_probes,
+    mean_visual_mass,
+    single_query_mass,
+    visual_mass,
+)
 from .config import FacConfig
 from .errors import FacLensError
 from .gains import Gains, strategy_gains
@@ -33,11 +39,15 @@ class RescaleHandle:
 
     gains: Gains | None = None
     config: FacConfig | None = None
-    _passes: list[torch.Tensor] = field(default_factory=list, repr=False)
+    _passes: list[list[torch.Tensor | None]] = field(default_factory=list, repr=False)  # [B, H] per layer
 
     @property
     def pass_ratios(self) -> list[torch.Tensor]:
-        return [p.detach().cpu() for p in self._passes]
+        return [
+            torch.stack([v.detach().cpu() for v in p], 1)
+            for p in self._passes
+            if all(v is not None for v in p)
+        ]
 
     def selection(self, pass_index: int, sample: int = 0) -> HeadSelection:
         """The heads the dynamic mode identified in one forward pass (a ``"token"`` query
@@ -49,8 +59,13 @@ class RescaleHandle:
         return identify_heads(visual, c.l_perc, c.l_reas, c.tau_perc, c.tau_reas)
 
 
+RECORD = ("all", "bands")
+
+
 @contextmanager
-def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[RescaleHandle]:
+def rescale(
+    model: LensModel, gains_or_config: Gains | FacConfig, record: str = "all"
+) -> Iterator[RescaleHandle]:
     """Rescale head outputs inside the block; any forward of the model is affected.
 
     Gains multiply each head's slice of the ``o_proj`` input: the tensor transformer-lens exposes
@@ -66,11 +81,20 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
             the paper-faithful dynamic mode: every forward pass (prefill and each decoding step
             with the KV cache) measures each head's S_v from its own attention over
             ``config.query``, identifies heads (eq. 5) and rescales them in the same pass.
+        record: dynamic mode: ``"all"`` measures S_v in every layer (``handle.pass_ratios`` is
+            complete); ``"bands"`` only in the layers of the two bands, the only ones whose
+            gains depend on it (same gains and outputs, less work per step; ``pass_ratios`` is
+            NaN in the layers between the bands). The dynamic mode applies its gains inside the
+            attention call, so your own ``hook_z`` hooks see them applied.
 
     Raises:
         FacLensError: gains of the wrong shape, boundaries outside the model, etc. Nothing is
             changed when it is raised.
     """
+    if record not in RECORD:
+        raise FacLensError(
+            f"record={record!r}: use 'all' (S_v of every layer) or 'bands' (only where it decides)"
+        )
     if isinstance(gains_or_config, Gains):
         gains_or_config.check_model(model.n_layers, model.n_heads)
         handle = RescaleHandle(gains=gains_or_config)
@@ -85,7 +109,7 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
     elif isinstance(gains_or_config, FacConfig):
         gains_or_config.check_model(model.n_layers)
         handle = RescaleHandle(config=gains_or_config)
-        with _dynamic(model, gains_or_config, handle):
+        with _dynamic(model, gains_or_config, handle, record):
             yield handle
     else:
         raise FacLensError(
@@ -93,22 +117,24 @@ def rescale(model: LensModel, gains_or_config: Gains | FacConfig) -> Iterator[Re
         )
 
 
-_MISSING = object()
-
-
 class _DynamicState:
-    """Per-pass bookkeeping of the dynamic mode: image keys so far, query rows, pending gains."""
+    """Per-pass bookkeeping of the dynamic mode: image keys so far, query rows, layers probed.
 
-    def __init__(self, model: LensModel, config: FacConfig, handle: RescaleHandle):
+    Each layer's probe measures S_v and returns that layer's gains, which the attention function
+    applies to the head outputs it returns (the ``o_proj`` input) in the same call: no hook on
+    ``o_proj`` and no hand-off between modules, so a decoding step pays only for the mass itself.
+    """
+
+    def __init__(self, model: LensModel, config: FacConfig, handle: RescaleHandle, record: str = "all"):
         self.model = model
         self.config = config
         self.handle = handle
+        self.record = record
         self.image_keys = ImageKeyTracker(model.image_token_id)
         self.ids: torch.Tensor | None = None  # [B, Q] this pass's tokens
         self.mask: torch.Tensor | None = None  # [B, Q] their attention mask, if any
         self.layout: tuple[torch.Tensor | None, int] | None = None  # see _pass_layout
-        self.pending: dict[int, torch.Tensor] = {}
-        self.current: torch.Tensor | None = None
+        self.current: list[torch.Tensor | None] = []  # this pass: S_v [B, H] of each layer
 
     def start_pass(self, module, args, kwargs) -> None:
         """Forward pre-hook on the multimodal core: read ``input_ids`` of this pass.
@@ -116,6 +142,7 @@ class _DynamicState:
         How many keys are cached is not read here (transformers renamed the cache keyword in
         5.24): each layer's attention derives it from the keys it receives (``ImageKeyTracker``).
         """
+        self.check_pass()
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None:
             raise FacLensError(
@@ -127,9 +154,17 @@ class _DynamicState:
         self.ids = ids
         self.mask = mask[:, -ids.shape[1] :] if mask is not None and mask.dim() == 2 else None
         self.layout = None
-        self.pending.clear()
-        self.current = torch.zeros(ids.shape[0], self.model.n_layers, self.model.n_heads, device=ids.device)
+        self.current = [None] * self.model.n_layers
         self.handle._passes.append(self.current)
+
+    def check_pass(self) -> None:
+        """Every layer of the last pass measured its heads (else its gains were never applied)."""
+        missing = [layer for layer, visual in enumerate(self.current) if visual is None]
+        if missing:
+            raise RuntimeError(
+                f"layer {missing[0]}: no gains were computed in a pass (the text attention did "
+                "not run through fac_lens's attention function)"
+            )
 
     def _pass_layout(self) -> tuple[torch.Tensor | None, int]:
         """(query weights [B, P] over the pass's prompt positions, or None when every position
@@ -159,24 +194,36 @@ class _DynamicState:
 
     def make_probe(self, layer: int):
         layer_gains = self._layer_gains(layer)
+        c = self.config
+        if self.record == "bands" and c.l_perc < layer < c.l_reas:  # its gains ignore S_v
 
-        def probe(module, query, key, attention_mask, scaling) -> None:
+            def unmeasured(module, query, key, attention_mask, scaling) -> torch.Tensor | None:
+                visual = query.new_full((query.shape[0], query.shape[1]), float("nan"), dtype=torch.float32)
+                self.current[layer] = visual
+                return layer_gains(visual)  # strategy A: None; B-D: their constant out-of-band gains
+
+            return unmeasured
+
+        def probe(module, query, key, attention_mask, scaling) -> torch.Tensor | None:
             window = getattr(module, "sliding_window", None)  # Gemma 3: only the latest keys
             key_is_image = self.image_keys.keys(layer, key.shape[2], query.shape[2], window)  # [B, K]
             rows, split = self._pass_layout()
             if rows is None and split == 1 == query.shape[2]:  # a decoding step: the fast path
                 # (its one query sees at least itself: never a fully masked row, never NaN)
-                visual = visual_mass(module, query, key, attention_mask, scaling, key_is_image)[
-                    :, 0
-                ]  # [B, H]
-                self.current[:, layer] = visual.to(self.current.device)
-                self.pending[layer] = layer_gains(visual)
-                return
+                visual = single_query_mass(
+                    query.float(),
+                    key.float(),
+                    attention_mask,
+                    scaling,
+                    key_is_image.to(query.device, torch.float32),
+                )[:, 0]  # [B, H]
+                self.current[layer] = visual
+                return layer_gains(visual)
             if rows is not None and split == query.shape[2]:  # one identification for the pass
                 visual = mean_visual_mass(
                     module, query, key, attention_mask, scaling, key_is_image, rows
                 )  # [B, H]
-                self.current[:, layer] = visual.to(self.current.device)
+                self.current[layer] = visual
             else:  # every generated position (or every position: "token") decides for itself
                 visual = torch.nan_to_num(
                     visual_mass(module, query, key, attention_mask, scaling, key_is_image)
@@ -184,8 +231,8 @@ class _DynamicState:
                 if rows is not None:  # teacher forcing: the prompt shares the prefill's choice
                     prompt = (visual[:, :split] * rows[..., None].to(visual)).sum(1, keepdim=True)
                     visual = torch.cat([prompt.expand(-1, split, -1), visual[:, split:]], dim=1)
-                self.current[:, layer] = visual.mean(1).to(self.current.device)
-            self.pending[layer] = layer_gains(visual)
+                self.current[layer] = visual.mean(1)
+            return layer_gains(visual)
 
         return probe
 
@@ -224,26 +271,15 @@ class _DynamicState:
 
         return strategy_a
 
-    def take_gains(self, layer: int) -> torch.Tensor | None:
-        """The gains this pass's attention chose for ``layer``: [B, H] or [B, Q, H] ("token"), or
-        None when they are all 1."""
-        gains = self.pending.pop(layer, _MISSING)
-        if gains is _MISSING:
-            raise RuntimeError(
-                f"layer {layer}: no gains were computed in this pass (the text attention did "
-                "not run through fac_lens's attention function)"
-            )
-        return gains
-
 
 @contextmanager
-def _dynamic(model: LensModel, config: FacConfig, handle: RescaleHandle) -> Iterator[None]:
-    state = _DynamicState(model, config, handle)
+def _dynamic(model: LensModel, config: FacConfig, handle: RescaleHandle, record: str) -> Iterator[None]:
+    state = _DynamicState(model, config, handle, record)
     core = model.spec.multimodal_core(model.hf)
     with ExitStack() as stack:
         stack.enter_context(model.attention_implementation(ATTENTION_NAME))
         pre_hook = core.register_forward_pre_hook(state.start_pass, with_kwargs=True)
         stack.callback(pre_hook.remove)
         stack.enter_context(attached_probes(model.attention_modules, state.make_probe))
-        stack.enter_context(head_scaling(model, state.take_gains))
         yield
+        state.check_pass()

@@ -79,3 +79,62 @@ def test_strategy_a_gains_per_layer_are_eq_6(target):
         else:
             assert got.dtype == torch.float32
             torch.testing.assert_close(got[0], torch.tensor(expected, dtype=torch.float32), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("strategy", ["A", "C"])
+def test_recording_only_the_bands_generates_the_same_tokens(strategy):
+    """record="bands" skips S_v between the bands, whose gains never depend on it: the same tokens
+    and the same S_v inside the bands, NaN between them (every pass: prefill and decoding)."""
+    model, _ = make_pair("qwen2_5_vl")
+    assert model.n_layers >= 3
+    cfg = fl.FacConfig(
+        l_perc=0,
+        l_reas=model.n_layers - 1,
+        tau_perc=0.2,
+        tau_reas=0.5,
+        g_perc=1.5,
+        g_reas=0.7,
+        strategy=strategy,
+        beta=0.8,
+    )
+    from fac_lens.testing import tiny_inputs
+
+    inputs = tiny_inputs(model.hf)
+    every = fl.generate(model, inputs, max_new_tokens=5, fac=cfg)
+    bands = fl.generate(model, inputs, max_new_tokens=5, fac=cfg, record="bands")
+    assert torch.equal(every.sequences, bands.sequences)
+    full, partial = every.rescale.pass_ratios, bands.rescale.pass_ratios
+    assert len(full) == len(partial) == 5
+    between = slice(1, model.n_layers - 1)
+    for a, b in zip(full, partial, strict=True):
+        assert torch.equal(a[:, [0, -1]], b[:, [0, -1]])
+        assert b[:, between].isnan().all() and not a[:, between].isnan().any()
+
+
+def test_record_must_be_all_or_bands():
+    model, _ = make_pair("llava")
+    cfg = fl.FacConfig(l_perc=0, l_reas=1, tau_perc=0.2, tau_reas=0.5)
+    from fac_lens.testing import tiny_inputs
+
+    with pytest.raises(fl.FacLensError, match="record="):
+        fl.generate(model, tiny_inputs(model.hf), max_new_tokens=2, fac=cfg, record="some")
+    with pytest.raises(fl.FacLensError, match="record="):
+        with fl.rescale(model, cfg, record="none"):
+            pass
+
+
+def test_a_layer_whose_attention_bypasses_fac_lens_is_reported():
+    """The gains are applied inside fac_lens's attention function: a layer whose attention ran
+    elsewhere (so got no gains) makes the block raise instead of silently returning vanilla."""
+    from fac_lens.attention_probe import PROBE_ATTR
+    from fac_lens.testing import tiny_inputs
+
+    model, _ = make_pair("llava")
+    cfg = fl.FacConfig(l_perc=0, l_reas=1, tau_perc=0.2, tau_reas=0.5)
+    inputs = model.normalize(tiny_inputs(model.hf))
+    with pytest.raises(RuntimeError, match="layer 1: no gains"):
+        with torch.no_grad(), fl.rescale(model, cfg):
+            module = model.attention_modules[1]
+            setattr(module, PROBE_ATTR, ())  # as if layer 1 ran another attention function
+            model.hf(**inputs)
+    assert PROBE_ATTR not in model.attention_modules[1].__dict__
