@@ -130,7 +130,8 @@ def _scorer_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scorer",
         help="module:callable returning the external scorer CGD (CLIP: score(image, texts)) or AGLA "
-        "(BLIP-ITM Grad-CAM: relevance(image, text)) needs; not bundled with fac_lens",
+        "(BLIP-ITM Grad-CAM: relevance(image, text), and BLIP ITC match(image, text) for its adaptive "
+        "kept fraction) needs; not bundled with fac_lens",
     )
 
 

@@ -11,7 +11,7 @@ from .base import Baseline
 from .cgd import CGD
 from .midlayer import MidLayer
 from .pai import PAI
-from .scorers import ImageTextScorer, RelevanceScorer
+from .scorers import ImageTextMatcher, ImageTextScorer, RelevanceScorer
 from .vaf import VAF
 from .vcd import VCD
 
@@ -23,7 +23,7 @@ SCORED = ("cgd", "agla")
 
 
 def make_baseline(name: str, scorer: object = None) -> Baseline:
-    """The baseline ``name`` with its paper's defaults (``scorer`` for CGD and AGLA)."""
+    """The baseline ``name`` with the defaults of its official code (``scorer`` for CGD and AGLA)."""
     if name not in BASELINES:
         raise FacLensError(f"unknown baseline {name!r}: use one of {', '.join(BASELINE_NAMES)}")
     return BASELINES[name](scorer=scorer) if name in SCORED else BASELINES[name]()
@@ -49,6 +49,7 @@ __all__ = [
     "VAF",
     "VCD",
     "Baseline",
+    "ImageTextMatcher",
     "ImageTextScorer",
     "MidLayer",
     "RelevanceScorer",

@@ -1,5 +1,9 @@
 """AGLA, assembly of global and local attention (An et al., CVPR 2025).
 
+Follows the official code, github.com/Lackel/AGLA: the view is built in ``eval/augmentation.py``
+(``augmentation``), the logits are assembled in ``eval/sample.py``, the defaults are the ``argparse``
+options of ``eval/run_llava.py`` (``--alpha 2.0 --beta 0.5``).
+
 An image-prompt matching model (BLIP ITM with Grad-CAM in the paper) says which regions of the image
 the prompt is about; masking the others gives an augmented, local view ``v^a``. Decoding assembles
 the logits of the global view (the original image) and of the local view::
@@ -7,8 +11,17 @@ the logits of the global view (the original image) and of the local view::
     l(y) = l(y | v, x) + alpha l(y | v^a, x)
 
 restricted to the adaptive plausibility set of the original view (``beta``), as in VCD.
-The regions kept are the ``keep`` fraction with the highest relevance (a deterministic reading of
-the paper's relevance-guided masking); ``contrast_inputs=`` gives the augmented view explicitly.
+The pixels kept are the ``keep`` fraction with the highest relevance. ``keep=None`` (the default) is
+the official adaptive fraction ``keep = min(1 - s_ITC / 2, 1 - 1e-5)``, with ``s_ITC`` the BLIP
+image-text contrastive (cosine) score of the image and the prompt: the better the whole image matches
+the prompt, the more of it is masked. It needs a scorer that also has ``match(image, text)``
+(:class:`~fac_lens.baselines.scorers.ImageTextMatcher`); a float ``keep`` is a fixed fraction.
+``contrast_inputs=`` gives the augmented view explicitly.
+
+What differs from the official code: it samples (``do_sample=True``) where this decodes greedily,
+and it masks the image resized to BLIP's 384 x 384 (Grad-CAM smoothed by LAVIS's ``getAttMap``)
+before LLaVA's processor; here the relevance map is upsampled to the image's own size, and how it
+is computed and smoothed is the scorer's business.
 """
 
 from __future__ import annotations
@@ -25,7 +38,10 @@ from ..generation import GenerationResult
 from ..lens_model import LensModel
 from .base import Baseline, check_range
 from .paired import paired_generate, plausible
-from .scorers import RelevanceScorer
+from .scorers import ImageTextMatcher, RelevanceScorer
+
+#: the official cap on the adaptive kept fraction (``min(ratio, 1 - 10**-5)``)
+MAX_KEEP = 1 - 1e-5
 
 
 def mask_image(image: Any, relevance: torch.Tensor, keep: float) -> Any:
@@ -57,6 +73,13 @@ def mask_image(image: Any, relevance: torch.Tensor, keep: float) -> Any:
     return masked
 
 
+def adaptive_keep(match: float) -> float:
+    """The official kept fraction ``min(1 - s / 2, 1 - 1e-5)`` from an image-text match score
+    ``s`` in [-1, 1]."""
+    score = check_range("AGLA's image-text match score", match, -1.0, 1.0)
+    return min(1 - score / 2, MAX_KEEP)
+
+
 def agla_scores(main: torch.Tensor, local: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
     """AGLA's next-token scores from [B, V] logits of the global and the local view."""
     return plausible(main + alpha * local, main, beta)
@@ -65,28 +88,47 @@ def agla_scores(main: torch.Tensor, local: torch.Tensor, alpha: float, beta: flo
 @dataclass(frozen=True)
 class AGLA(Baseline):
     """Assembly of global and local attention. ``scorer``: a :class:`RelevanceScorer` (BLIP ITM
-    with Grad-CAM in the paper; not bundled). Defaults ``alpha=1``, ``beta=0.1``, ``keep=0.5``."""
+    with Grad-CAM in the paper; not bundled). Defaults: the official ``alpha=2``, ``beta=0.5``,
+    ``keep=None`` (adaptive: ``1 - s_ITC / 2``, which needs the scorer's ``match``)."""
 
     scorer: RelevanceScorer | None = None
-    alpha: float = 1.0
-    beta: float = 0.1
-    keep: float = 0.5
+    alpha: float = 2.0
+    beta: float = 0.5
+    keep: float | None = None
     name = "agla"
     needs_images = True
 
     def __post_init__(self) -> None:
         check_range("AGLA alpha", self.alpha, 0.0)
         check_range("AGLA beta", self.beta, 0.0, 1.0)
-        check_range("AGLA keep", self.keep, 0.0, 1.0)
-        if self.beta <= 0 or self.keep <= 0:
+        if self.keep is not None:
+            check_range("AGLA keep", self.keep, 0.0, 1.0)
+        if self.beta <= 0 or (self.keep is not None and self.keep <= 0):
             raise FacLensError("AGLA beta and keep must be > 0")
         if self.scorer is not None and not isinstance(self.scorer, RelevanceScorer):
             raise FacLensError("AGLA's scorer needs a relevance(image, text) -> [h, w] tensor method")
+        if self.scorer is not None:
+            self._check_matcher()
+
+    def _check_matcher(self) -> None:
+        if self.keep is None and not isinstance(self.scorer, ImageTextMatcher):
+            raise FacLensError(
+                "AGLA(keep=None) sets the kept fraction from an image-text match score (1 - s/2, BLIP "
+                "ITC in the official code): give the scorer a match(image, text) -> float method with "
+                "scores in [-1, 1], or pass a fixed fraction, e.g. AGLA(keep=0.5)"
+            )
+
+    def kept_fraction(self, image: Any, text: str) -> float:
+        """``keep``, or the adaptive fraction from the scorer's match score when ``keep`` is None."""
+        if self.keep is not None:
+            return self.keep
+        self._check_matcher()
+        return adaptive_keep(self.scorer.match(image, text))
 
     def local_view(self, model: LensModel, images: Sequence[Any], prompts: Sequence[str]) -> dict[str, Any]:
         """The augmented inputs: each image masked by its prompt's relevance, through the processor."""
         masked = [
-            mask_image(image, self.scorer.relevance(image, text), self.keep)
+            mask_image(image, self.scorer.relevance(image, text), self.kept_fraction(image, text))
             for image, text in zip(images, prompts, strict=True)
         ]
         return model.prepare(masked, list(prompts))

@@ -1,15 +1,25 @@
 """CGD, CLIP-guided decoding (Deng et al., 2024).
 
+Follows the official code, github.com/d-ailin/CLIP-Guided-Decoding: the score is ``get_rank_scores``
+in ``gen/clip_guided.py`` with ``prob_type: lennorm_sum_log``, the defaults those of ``conf/run/
+*.yaml`` and ``run_main.sh`` (``scoring.alpha 0.01``, ``scoring.beta 1`` for CLIP,
+``max_cand_num 3``, ``num_return_sequences 3``).
+
 Decoding goes one sentence at a time. For each sentence, ``candidates`` continuations are proposed
-and each candidate ``c`` is scored by the model's length-normalised log-likelihood mixed with the
-image-text similarity of an external scorer (CLIP in the paper)::
+and each candidate ``c`` is scored by the image-text similarity of an external scorer (CLIP in the
+paper; weight 1) plus ``alpha`` times the model's length-normalised log-likelihood::
 
-    S(c) = alpha * (1/|c|) sum_t log p(c_t | v, x, c_<t) + (1 - alpha) * CLIP(v, c)
+    S(c) = CLIP(v, c) + alpha * (1/|c|) sum_t log p(c_t | v, x, c_<t)
 
-and the best one is kept. Candidates start with the ``candidates`` most likely next tokens and
-continue greedily to the end of the sentence (a deterministic proposal; the paper samples).
-A sentence ends at a token of ``sentence_end_ids`` (default: the tokenizer's ``.``, ``!``, ``?``
-and newline) or at EOS.
+and the best one is kept. A sentence ends at a token of ``sentence_end_ids`` (default: the
+tokenizer's ``.``, ``!``, ``?`` and newline) or at EOS.
+
+What still differs from the official code: there, each kept candidate samples 3 continuations
+(``top_k=5``, ``temperature=0.2``), the 3 best of all of them are kept (a beam of sentences), and a
+candidate's score is cumulative over the whole response so far (mean CLIP score of its sentences,
+log-likelihood normalised over all its tokens). Here the proposal is deterministic (the
+``candidates`` most likely first tokens, each continued greedily to the end of the sentence), one
+candidate is kept per sentence, and each sentence is scored on its own.
 """
 
 from __future__ import annotations
@@ -68,16 +78,17 @@ def _row_inputs(inputs: Mapping[str, Any], tokens: torch.Tensor) -> dict[str, An
 @dataclass(frozen=True)
 class CGD(Baseline):
     """CLIP-guided decoding. ``scorer``: an :class:`ImageTextScorer` (CLIP in the paper; not bundled).
-    Defaults ``alpha=0.5``, 4 candidates per sentence."""
+    Defaults: the official ``alpha=0.01`` (weight of the length-normalised log-likelihood; CLIP's
+    weight is 1), 3 candidates per sentence."""
 
     scorer: ImageTextScorer | None = None
-    alpha: float = 0.5
-    candidates: int = 4
+    alpha: float = 0.01
+    candidates: int = 3
     name = "cgd"
     needs_images = True
 
     def __post_init__(self) -> None:
-        check_range("CGD alpha", self.alpha, 0.0, 1.0)
+        check_range("CGD alpha", self.alpha, 0.0)
         as_int("CGD candidates", self.candidates, minimum=1)
         if self.scorer is not None and not isinstance(self.scorer, ImageTextScorer):
             raise FacLensError("CGD's scorer needs a score(image, texts) -> [n] tensor method")
@@ -154,10 +165,7 @@ class CGD(Baseline):
             similarity = torch.as_tensor(
                 self.scorer.score(image, [decode(t) for t, _ in proposals]), dtype=torch.float64
             )
-            scores = [
-                self.alpha * lp + (1 - self.alpha) * float(s)
-                for (_, lp), s in zip(proposals, similarity, strict=True)
-            ]
+            scores = [float(s) + self.alpha * lp for (_, lp), s in zip(proposals, similarity, strict=True)]
             best = proposals[max(range(len(scores)), key=scores.__getitem__)][0]
             accepted += best
             if best[-1] in eos:

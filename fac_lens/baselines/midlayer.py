@@ -1,11 +1,18 @@
 """The heads-guided middle-layer intervention of "Devils in Middle Layers of Large Vision-Language
 Models" (Jiang et al., CVPR 2025).
 
-In middle layers, the last query's attention weights on image keys are raised by the image
-attention of a guide: the mean over all heads, or over the ``top_k`` heads with the most image
-attention in that row::
+Follows the official code, github.com/ZhangqiJiang07/middle_layers_indicating_hallucinations: the
+edit is ``llama_new_forward`` in ``modify_attention.py`` (``aggregation == "mean"``), the defaults
+those of the README's command and of ``chair_eval.py`` (``--guide-range 5,18 --alpha 0.5``; the
+range's end is inclusive there). In those layers the PRE-softmax attention logits ``z`` of the last
+query (the token being predicted from) are raised on the image keys by the mean over heads of their
+absolute values::
 
-    a'_h(j) = a_h(j) + alpha * mean_{g in G} a_g(j)      for image keys j, every head h
+    z'_h(j) = z_h(j) + alpha * mean_{g in G} |z_g(j)|      for image keys j, every head h
+
+``G`` is every head (the official ``"mean"`` aggregation, the default). ``top_k`` is an extension
+that is not in the official code: ``G`` is then the ``top_k`` heads with the largest image logit
+mass ``sum_j |z_g(j)|`` over the image keys of that row.
 """
 
 from __future__ import annotations
@@ -18,37 +25,41 @@ from typing import Any
 import torch
 
 from ..validation import as_int
-from .attention_edit import Keys, NoScoreEdit, attention_edits
+from .attention_edit import Keys, NoWeightEdit, attention_edits
 from .base import Baseline, check_range
 from .layers import resolve_layers
 
-#: the paper's middle layers of the 32-layer LLaVA-1.5 (0-based, end exclusive), scaled to depth
-PAPER_LAYERS = (5, 18)
+#: the official ``--guide-range 5,18`` (inclusive) of the 32-layer LLaVA-1.5 (0-based, end
+#: exclusive here), scaled to depth
+PAPER_LAYERS = (5, 19)
 
 
-class HeadsGuided(NoScoreEdit):
-    """Adds ``alpha`` times the guide heads' mean image attention to every head (last query row)."""
+class HeadsGuided(NoWeightEdit):
+    """Adds ``alpha`` times the guide heads' mean absolute image logit to every head's pre-softmax
+    logits (last query row, image keys)."""
 
     def __init__(self, alpha: float, top_k: int | None):
         self.alpha, self.top_k = alpha, top_k
 
-    def weights(self, weights: torch.Tensor, keys: Keys) -> torch.Tensor:
-        image = keys.image[:, None, :].to(weights.dtype)  # [B, 1, K]
-        last = weights[:, :, -1, :] * image  # [B, H, K] image attention of the last query
-        if self.top_k is None or self.top_k >= last.shape[1]:
-            guide = last.mean(1, keepdim=True)
+    def scores(self, scores: torch.Tensor, keys: Keys) -> torch.Tensor:
+        image = keys.image[:, None, :].to(scores.dtype)  # [B, 1, K]
+        magnitude = scores[:, :, -1, :].abs() * image  # [B, H, K] |z| of the last query on image keys
+        if self.top_k is None or self.top_k >= magnitude.shape[1]:
+            guide = magnitude.mean(1, keepdim=True)
         else:
-            top = last.sum(-1).topk(self.top_k, dim=1).indices  # [B, k]
-            guide = last.gather(1, top[..., None].expand(-1, -1, last.shape[-1])).mean(1, keepdim=True)
-        weights = weights.clone()
-        weights[:, :, -1, :] = weights[:, :, -1, :] + self.alpha * guide
-        return weights
+            top = magnitude.sum(-1).topk(self.top_k, dim=1).indices  # [B, k]
+            chosen = magnitude.gather(1, top[..., None].expand(-1, -1, magnitude.shape[-1]))
+            guide = chosen.mean(1, keepdim=True)
+        scores = scores.clone()
+        scores[:, :, -1, :] = scores[:, :, -1, :] + self.alpha * guide
+        return scores
 
 
 @dataclass(frozen=True)
 class MidLayer(Baseline):
-    """Heads-guided middle-layer attention. Defaults ``alpha=0.5``, all heads as guide; layers
-    None: the paper's 5..17 of 32 scaled to the model's depth."""
+    """Heads-guided middle-layer attention. Defaults: the official ``alpha=0.5``, all heads as guide
+    (``top_k`` is an extension, not in the official code); layers None: the official 5..18 of 32
+    scaled to the model's depth."""
 
     alpha: float = 0.5
     top_k: int | None = None

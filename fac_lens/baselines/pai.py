@@ -1,13 +1,24 @@
 """PAI, "Paying more attention to image" (Liu et al., ECCV 2024).
 
+Follows the official code, github.com/LALBJ/PAI: the attention edit is in ``attention.py``
+(``llama_new_forward``), the guidance in ``CFG.py`` (``CFGLogits``). The defaults are those of the
+README's commands (``--alpha 0.2 --gamma 1.1 --start-layer 2 --end-layer 32``); ``alpha`` and the
+layers are also the ``argparse`` defaults of ``pope_eval.py`` / ``chair_eval.py``, whose ``--gamma``
+default (2) the README's commands override with 1.1.
+
 In layers ``start <= l < end``, the pre-softmax attention logits ``a`` of the last query (the token
 being predicted from) to the image keys become ``a + alpha |a|`` in every head. Optionally (``gamma
 != 1``) PAI guides the next-token distribution away from the language prior with a text-only pass::
 
     log p = gamma (log p(y | v, x) - log p(y | x)) + log p(y | x)
 
+restricted, as in the official ``CFG.py``, to the plausible set ``{y : p(y | v, x) >= beta max_w
+p(w | v, x)}`` (``beta=0.1``; VCD's adaptive plausibility constraint, the same helper). With
+``gamma = 1`` the guidance is the conditional distribution itself and no second pass runs.
+
 The text-only pass is the prompt with its image tokens removed (left-padded), decoded alongside with
-its own KV cache; it has no image keys, so the attention edit leaves it unchanged.
+its own KV cache; it has no image keys, so the attention edit leaves it unchanged (the official code
+switches the edit off for that pass).
 """
 
 from __future__ import annotations
@@ -19,14 +30,16 @@ from typing import Any
 
 import torch
 
+from ..errors import FacLensError
 from ..generation import GenerationResult, hf_generate
 from ..lens_model import LensModel
 from .attention_edit import Keys, NoWeightEdit, attention_edits
 from .base import Baseline, check_range
 from .layers import resolve_layers
-from .paired import TOKEN_KEYS, paired_generate
+from .paired import TOKEN_KEYS, paired_generate, plausible
 
-#: the official layers for the 32-layer LLaVA-1.5 (0-based, end exclusive), scaled to depth
+#: the official ``--start-layer 2 --end-layer 32`` of the 32-layer LLaVA-1.5 (0-based, end
+#: exclusive), scaled to depth
 PAPER_LAYERS = (2, 32)
 
 
@@ -69,27 +82,32 @@ def text_only(inputs: Mapping[str, Any], image_token_id: int, pad_token_id: int 
     return out
 
 
-def guidance_scores(main: torch.Tensor, text: torch.Tensor, gamma: float) -> torch.Tensor:
-    """PAI's guidance on [B, V] logits of the image prompt and of the text-only prompt."""
+def guidance_scores(main: torch.Tensor, text: torch.Tensor, gamma: float, beta: float = 0.1) -> torch.Tensor:
+    """PAI's guidance on [B, V] logits of the image prompt and of the text-only prompt, ``-inf``
+    outside the plausible set of the image prompt (``p < beta max p``)."""
     conditional, unconditional = main.log_softmax(-1), text.log_softmax(-1)
-    return gamma * (conditional - unconditional) + unconditional
+    return plausible(gamma * (conditional - unconditional) + unconditional, main, beta)
 
 
 @dataclass(frozen=True)
 class PAI(Baseline):
-    """Pay attention to image. Defaults: the official LLaVA-1.5 settings ``alpha=0.5``, guidance
-    ``gamma=1.1`` (``gamma=1``: attention edit only); layers None: its 2..31 of 32 scaled to the
-    model's depth."""
+    """Pay attention to image. Defaults: the official LLaVA-1.5 settings ``alpha=0.2``, guidance
+    ``gamma=1.1`` (``gamma=1``: attention edit only) cut to the plausible set of ``beta=0.1``;
+    layers None: its 2..31 of 32 scaled to the model's depth."""
 
-    alpha: float = 0.5
+    alpha: float = 0.2
     start: int | None = None
     end: int | None = None
     gamma: float = 1.1
+    beta: float = 0.1
     name = "pai"
 
     def __post_init__(self) -> None:
         check_range("PAI alpha", self.alpha, 0.0)
         check_range("PAI gamma", self.gamma, 0.0)
+        check_range("PAI beta", self.beta, 0.0, 1.0)
+        if self.beta <= 0:
+            raise FacLensError("PAI beta must be > 0 (the plausibility cut-off is log beta)")
 
     def check_model(self, n_layers: int) -> None:
         resolve_layers("PAI", self.start, self.end, PAPER_LAYERS, n_layers)
@@ -123,7 +141,7 @@ class PAI(Baseline):
             model,
             inputs,
             contrast,
-            lambda main, text: guidance_scores(main, text, self.gamma),
+            lambda main, text: guidance_scores(main, text, self.gamma, self.beta),
             max_new_tokens,
             context,
             **generate_kwargs,

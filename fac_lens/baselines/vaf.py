@@ -1,12 +1,25 @@
 """VAF, the visual amplification fusion of ClearSight (Yin et al., CVPR 2025).
 
-In middle layers the pre-softmax attention scores ``z`` of every query are raised on image keys
-and lowered on system-prompt keys::
+Follows the official code, github.com/ustc-hyin/ClearSight: the edit is ``AttnAdapter.forward`` in
+``visaug/inference/AttnAdapter.py``, the layers and defaults come from ``visaug/inference/
+infer_pope.py`` (adapters on layers ``i > 8 and i < 15``) and ``infer_pope.sh`` (``--enh-para 1.15
+--sup-para 0.95``). In those layers the pre-softmax attention scores ``z`` are scaled, with no
+absolute value: by ``1 + alpha`` on image keys and by ``1 - beta`` on system-prompt keys::
 
-    z' = z + alpha |z| M_image - beta |z| M_system
+    z' = z * (1 + alpha M_image - beta M_system)
 
-The system-prompt span is derived from the processor's chat template (:func:`template_prefix`:
-what the template puts before any user text), not hard-coded; ``system_mask=`` gives it explicitly.
+(official ``enh_para = 1 + alpha = 1.15``, ``sup_para = 1 - beta = 0.95``). As in the official code,
+the rows edited are the queries after the image: in the prompt's pass the tokens that follow its
+last image token, and every generated token (the official prefill edits the rows after its fixed
+``SYS_LEN + IMG_LEN`` positions, each decoding step its one row).
+
+The official code hard-codes LLaVA-1.5's system span (``SYS_LEN = 35``: the ``llava_v1``
+conversation's system prompt and ``USER:``). Here the system-prompt span is derived from the
+processor's chat template (:func:`template_prefix`: what the template puts before any user text),
+not hard-coded; ``system_mask=`` gives it explicitly. HF llava-1.5's chat template has no system
+prompt (it starts at ``USER:``), so there the template-derived span is only those few tokens, much
+shorter than the official 35: pass ``system_mask=`` to reproduce the official span with a prompt
+that carries the system text.
 """
 
 from __future__ import annotations
@@ -25,12 +38,24 @@ from .attention_edit import Keys, NoWeightEdit, attention_edits
 from .base import Baseline, check_range
 from .layers import resolve_layers
 
-#: the paper's middle layers of the 32-layer LLaVA-1.5 (0-based, end exclusive), scaled to depth
-PAPER_LAYERS = (8, 15)
+#: the official layers ``8 < i < 15`` of the 32-layer LLaVA-1.5 (0-based, end exclusive), scaled
+#: to depth
+PAPER_LAYERS = (9, 15)
+
+
+def after_last_image(image: torch.Tensor, n_query: int) -> torch.Tensor:
+    """[B, Q] True for the query rows (the last ``n_query`` of the ``K`` keys) that come after the
+    row's last image key; every row when it has no image key."""
+    n_keys = image.shape[1]
+    positions = torch.arange(n_keys, device=image.device)
+    last = torch.where(image > 0, positions, -1).max(dim=1).values  # [B], -1 without an image
+    rows = torch.arange(n_keys - n_query, n_keys, device=image.device)
+    return rows[None, :] > last[:, None]
 
 
 class Amplify(NoWeightEdit):
-    """``z + alpha |z|`` on image keys, ``z - beta |z|`` on system keys, every query row."""
+    """``z * (1 + alpha)`` on image keys, ``z * (1 - beta)`` on system keys, in the query rows
+    after the image."""
 
     def __init__(self, alpha: float, beta: float):
         self.alpha, self.beta = alpha, beta
@@ -38,7 +63,9 @@ class Amplify(NoWeightEdit):
     def scores(self, scores: torch.Tensor, keys: Keys) -> torch.Tensor:
         image = keys.image[:, None, None, :].to(scores.dtype)
         system = keys.system[:, None, None, :].to(scores.dtype)
-        return scores + scores.abs() * (self.alpha * image - self.beta * system)
+        factor = 1 + self.alpha * image - self.beta * system  # [B, 1, 1, K]
+        rows = after_last_image(keys.image, scores.shape[-2])[:, None, :, None]  # [B, 1, Q, 1]
+        return torch.where(rows, scores * factor, scores)
 
 
 def template_prefix(processor: Any) -> list[int]:
@@ -85,11 +112,12 @@ def system_mask_from_prefix(
 
 @dataclass(frozen=True)
 class VAF(Baseline):
-    """ClearSight's visual amplification fusion. Defaults ``alpha=0.15``, ``beta=0.1``; layers
-    None: the paper's 8..14 of 32 scaled to the model's depth."""
+    """ClearSight's visual amplification fusion. Defaults: the official ``alpha=0.15`` (``enh_para
+    1.15``), ``beta=0.05`` (``sup_para 0.95``); layers None: the official 9..14 of 32 scaled to the
+    model's depth."""
 
     alpha: float = 0.15
-    beta: float = 0.1
+    beta: float = 0.05
     start: int | None = None
     end: int | None = None
     name = "vaf"

@@ -155,7 +155,7 @@ class Method:
 
 def method_for(label: str, config: FacConfig | None, mode: str = "dynamic", scorer: Any = None) -> Method:
     """The method a label of :data:`LABELS` names, on ``config`` (ignored for vanilla and the
-    baselines, which run with their papers' defaults; ``scorer`` for CGD and AGLA).
+    baselines, which run with the defaults of their official code; ``scorer`` for CGD and AGLA).
 
     ``static`` is static; the other labels run in ``mode``. ``perception_only`` / ``reasoning_only``
     set the config's target, ``strategy-X`` its strategy.

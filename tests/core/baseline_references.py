@@ -105,3 +105,55 @@ def edited_view(reference, inputs: dict, edit):
             return last_logits(reference, inputs, tokens)
 
     return view
+
+
+def vaf_edit(alpha, beta, layers, system):
+    """ClearSight's AttnAdapter: in ``layers``, the pre-softmax scores of the query rows after the
+    image are multiplied by 1 + alpha on image keys and by 1 - beta on system keys (full
+    recomputation: every row after the last image token, generated ones included)."""
+
+    def edit(layer, stage, z, image):
+        if stage != "scores" or layer not in layers:
+            return z
+        n_keys = z.shape[-1]
+        sys_keys = torch.zeros(image.shape)
+        sys_keys[:, : system.shape[1]] = system
+        sys_keys = sys_keys[:, -n_keys:]
+        out = z.clone()
+        for b in range(z.shape[0]):
+            factor = [
+                1 + alpha if image[b, j] > 0 else 1 - beta if sys_keys[b, j] > 0 else 1.0
+                for j in range(n_keys)
+            ]
+            factor = torch.tensor(factor, dtype=z.dtype)
+            last_image = max(j for j in range(n_keys) if image[b, j] > 0)
+            for row in range(z.shape[2]):
+                if (
+                    row + n_keys - z.shape[2] > last_image
+                ):  # the official prefill edits the rows after the image
+                    out[b, :, row, :] = z[b, :, row, :] * factor
+        return out
+
+    return edit
+
+
+def midlayer_edit(alpha, top_k, layers, n_prompt):
+    """modify_attention.py's "mean" aggregation: rows from the last prompt token on (each one the
+    last query of its pass under a KV cache), pre-softmax z_h += alpha * mean over guide heads of
+    |z_g|, on image keys (top_k: the guide is the top_k heads by sum of |z| over image keys)."""
+
+    def edit(layer, stage, z, image):
+        if stage != "scores" or layer not in layers:
+            return z
+        out = z.clone()
+        for row in range(n_prompt - 1, z.shape[2]):
+            for b in range(z.shape[0]):
+                img = z[b, :, row, :].abs() * image[b][None, :]  # [H, K]
+                heads = list(range(z.shape[1]))
+                if top_k is not None:
+                    heads = sorted(heads, key=lambda h: -float(img[h].sum()))[:top_k]
+                guide = sum(img[h] for h in heads) / len(heads)
+                out[b, :, row, :] = z[b, :, row, :] + alpha * guide
+        return out
+
+    return edit

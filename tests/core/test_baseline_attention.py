@@ -10,7 +10,7 @@ from fac_lens.baselines.attention_edit import EDIT_ATTR
 from fac_lens.baselines.vaf import system_mask_from_prefix, template_prefix
 from fac_lens.testing import tiny_inputs
 from tests.conftest import make_pair
-from tests.core.baseline_references import contrastive_greedy, edited_view
+from tests.core.baseline_references import contrastive_greedy, edited_view, midlayer_edit, vaf_edit
 from tests.references import reference_logits
 
 STEPS = 4
@@ -19,41 +19,6 @@ STEPS = 4
 @pytest.fixture(scope="module")
 def llava():
     return make_pair("llava")
-
-
-def vaf_edit(alpha, beta, layers, system):
-    """z + alpha|z| on image keys, z - beta|z| on system keys, all rows, in ``layers``."""
-
-    def edit(layer, stage, z, image):
-        if stage != "scores" or layer not in layers:
-            return z
-        sys_keys = torch.zeros(image.shape)
-        sys_keys[:, : system.shape[1]] = system
-        sys_keys = sys_keys[:, -z.shape[-1] :]
-        return z + alpha * z.abs() * image[:, None, None] - beta * z.abs() * sys_keys[:, None, None]
-
-    return edit
-
-
-def midlayer_edit(alpha, top_k, layers, n_prompt):
-    """Rows from the last prompt token on (each one the last query of its pass under a KV cache):
-    a_h += alpha * mean over guide heads of a_g, on image keys."""
-
-    def edit(layer, stage, a, image):
-        if stage != "weights" or layer not in layers:
-            return a
-        out = a.clone()
-        for row in range(n_prompt - 1, a.shape[2]):
-            img = a[:, :, row, :] * image[:, None, :]  # [B, H, K]
-            for b in range(a.shape[0]):
-                heads = list(range(a.shape[1]))
-                if top_k is not None:
-                    heads = sorted(heads, key=lambda h: -float(img[b, h].sum()))[:top_k]
-                guide = sum(img[b, h] for h in heads) / len(heads)
-                out[b, :, row, :] = a[b, :, row, :] + alpha * guide
-        return out
-
-    return edit
 
 
 @pytest.mark.contract("vaf")
@@ -92,12 +57,51 @@ def test_midlayer_matches_hand_reference(arch, pair, top_k):
 
 
 def test_default_layers_scale_to_depth(llava):
+    from fac_lens.baselines import midlayer, vaf
     from fac_lens.baselines.layers import resolve_layers
 
-    assert resolve_layers("VAF", None, None, (8, 15), 32) == range(8, 15)
-    assert resolve_layers("VAF", None, None, (8, 15), 2) == range(0, 1)
+    assert vaf.PAPER_LAYERS == (9, 15)  # official: layers i with 8 < i < 15
+    assert midlayer.PAPER_LAYERS == (5, 19)  # official: --guide-range 5,18, end inclusive
+    assert resolve_layers("VAF", None, None, vaf.PAPER_LAYERS, 32) == range(9, 15)
+    assert resolve_layers("MidLayer", None, None, midlayer.PAPER_LAYERS, 32) == range(5, 19)
+    assert resolve_layers("VAF", None, None, vaf.PAPER_LAYERS, 2) == range(1, 2)
     with pytest.raises(fl.FacLensError, match="layers"):
-        resolve_layers("VAF", 3, 99, (8, 15), 4)
+        resolve_layers("VAF", 3, 99, vaf.PAPER_LAYERS, 4)
+
+
+def test_official_defaults():
+    assert (VAF().alpha, VAF().beta) == (0.15, 0.05)  # enh_para 1.15, sup_para 0.95
+    assert (MidLayer().alpha, MidLayer().top_k) == (0.5, None)
+
+
+def test_vaf_edit_is_multiplicative_on_rows_after_the_image():
+    """No absolute value: a negative image score becomes more negative; rows up to the last image
+    token are untouched; a generated token's row (one query, KV cache) is edited."""
+    from fac_lens.baselines.attention_edit import Keys
+    from fac_lens.baselines.vaf import Amplify
+
+    image = torch.tensor([[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    system = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    z = torch.tensor([[-2.0, 3.0, -1.0, 4.0, 5.0, -6.0]]).expand(6, 6)[None, None]  # [1, 1, 6, 6]
+    out = Amplify(0.5, 0.25).scores(z.clone(), Keys(image, system))
+    edited = torch.tensor([-1.5, 2.25, -1.5, 6.0, 5.0, -6.0])
+    assert torch.equal(out[0, 0, :4], z[0, 0, :4])  # rows 0..3: up to the last image token
+    assert torch.equal(out[0, 0, 4], edited) and torch.equal(out[0, 0, 5], edited)
+    step = Amplify(0.5, 0.25).scores(z[:, :, -1:].clone(), Keys(image, system))
+    assert torch.equal(step[0, 0, 0], edited)
+
+
+def test_midlayer_edits_pre_softmax_last_row_with_mean_abs_over_heads():
+    from fac_lens.baselines.attention_edit import Keys
+    from fac_lens.baselines.midlayer import HeadsGuided
+
+    image = torch.tensor([[0.0, 1.0, 1.0]])
+    z = torch.tensor([[[1.0, -2.0, 4.0], [3.0, 6.0, -2.0]]])[:, :, None].expand(1, 2, 2, 3).clone()
+    out = HeadsGuided(0.5, None).scores(z.clone(), Keys(image, torch.zeros_like(image)))
+    assert torch.equal(out[:, :, 0], z[:, :, 0])  # only the last query row
+    assert torch.equal(out[0, :, 1], torch.tensor([[1.0, 0.0, 5.5], [3.0, 8.0, -0.5]]))
+    top = HeadsGuided(0.5, 1).scores(z.clone(), Keys(image, torch.zeros_like(image)))
+    assert torch.equal(top[0, :, 1], torch.tensor([[1.0, 1.0, 5.0], [3.0, 9.0, -1.0]]))  # head 1: 8 > 6
 
 
 def test_template_prefix_is_the_templates_system_part():

@@ -39,10 +39,14 @@ def text_only_by_hand(inputs: dict, image_token_id: int) -> dict:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def guidance_by_hand(gamma: float):
+def guidance_by_hand(gamma: float, beta: float):
+    """The official CFG.py: guidance on log-probabilities, -inf where log p(y|v,x) < log beta + max."""
+
     def combine(main, text):
         lp, lq = torch.log_softmax(main, -1), torch.log_softmax(text, -1)
-        return lq + gamma * (lp - lq)
+        out = lq + gamma * (lp - lq)
+        cutoff = torch.log(torch.tensor(beta)) + lp.max(-1, keepdim=True).values
+        return out.masked_fill(lp < cutoff, float("-inf"))
 
     return combine
 
@@ -53,11 +57,11 @@ def test_pai_matches_hand_reference(arch, pair):
     inputs = tiny_inputs(model.hf, batch=1)
     n_prompt = inputs["input_ids"].shape[1]
     before = reference_logits(reference, inputs)
-    method = PAI(alpha=2.0, start=1, end=None, gamma=1.5)
+    method = PAI(alpha=2.0, start=1, end=None, gamma=1.5, beta=0.2)
     edit = pai_edit(2.0, range(1, model.n_layers), n_prompt)
     text = text_only_by_hand(inputs, reference.config.image_token_id)
     views = [edited_view(reference, inputs, edit), lambda tokens: _plain(reference, text, tokens)]
-    expected, gap = contrastive_greedy(reference, views, STEPS, guidance_by_hand(1.5))
+    expected, gap = contrastive_greedy(reference, views, STEPS, guidance_by_hand(1.5, 0.2))
     assert gap > 1e-4
     out = fl.generate(model, inputs, max_new_tokens=STEPS, method=method)
     assert torch.equal(out.new_tokens, expected)
@@ -86,6 +90,30 @@ def test_pai_attention_edit_alone(arch, pair):
     assert torch.equal(out.new_tokens, expected)
 
 
+def test_official_defaults():
+    method = PAI()
+    assert (method.alpha, method.gamma, method.beta) == (0.2, 1.1, 0.1)
+    from fac_lens.baselines.pai import PAPER_LAYERS
+
+    assert PAPER_LAYERS == (2, 32)
+
+
+def test_guidance_is_cut_to_the_plausible_set():
+    """A token the guidance favours but the image prompt finds implausible (p < beta max p) is cut."""
+    from fac_lens.baselines.pai import guidance_scores
+
+    main = torch.tensor([[4.0, 2.0, -1.0, 0.0]])  # token 2 is implausible under beta = 0.1
+    text = torch.tensor([[4.0, 2.0, -9.0, 0.0]])  # ... but far more likely with the image than without
+    unguarded = guidance_by_hand(3.0, 1e-12)(main, text)
+    assert int(unguarded.argmax()) == 2
+    scores = guidance_scores(main, text, 3.0, 0.1)
+    assert torch.allclose(scores, guidance_by_hand(3.0, 0.1)(main, text))
+    assert torch.isinf(scores[0, 2]) and int(scores.argmax()) == 0
+    generator = torch.Generator().manual_seed(0)
+    main, text = torch.randn(3, 50, generator=generator) * 3, torch.randn(3, 50, generator=generator) * 3
+    assert torch.allclose(guidance_scores(main, text, 1.1), guidance_by_hand(1.1, 0.1)(main, text))
+
+
 def test_pai_applied_is_bit_identical_after_and_on_error(llava):
     model, _ = llava
     inputs = model.normalize(tiny_inputs(model.hf, batch=1))
@@ -99,7 +127,15 @@ def test_pai_applied_is_bit_identical_after_and_on_error(llava):
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(alpha=-0.1), dict(start=5, end=3), dict(start=0, end=99), dict(gamma=-1)]
+    "bad",
+    [
+        dict(alpha=-0.1),
+        dict(start=5, end=3),
+        dict(start=0, end=99),
+        dict(gamma=-1),
+        dict(beta=0),
+        dict(beta=2),
+    ],
 )
 def test_pai_refuses_bad_settings(llava, bad):
     model, _ = llava

@@ -27,13 +27,33 @@ class SumScorer:
 
 
 class CornerScorer:
-    """Stand-in for BLIP-ITM Grad-CAM: the top-left corner of a 4 x 4 grid is relevant."""
+    """Stand-in for BLIP-ITM Grad-CAM: the top-left corner of a 4 x 4 grid is relevant; for BLIP's
+    ITC score (AGLA's adaptive kept fraction) a fixed cosine of 0.5."""
 
     def relevance(self, image, text):
         grid = torch.zeros(4, 4)
         grid[:2, :2] = 1.0
         grid[0, 0] = 2.0
         return grid
+
+    def match(self, image, text):
+        return 0.5
+
+
+class RampScorer:
+    """Relevance rising over a 4 x 4 grid (cell value = its index); ITC score 0.6: AGLA keeps
+    1 - 0.6 / 2 = 0.7 of the image."""
+
+    def relevance(self, image, text):
+        return torch.arange(16, dtype=torch.float32).reshape(4, 4)
+
+    def match(self, image, text):
+        return 0.6
+
+
+class RelevanceOnly:
+    def relevance(self, image, text):
+        return torch.ones(2, 2)
 
 
 def decode(ids):
@@ -42,7 +62,7 @@ def decode(ids):
 
 def cgd_by_hand(reference, inputs, image, steps, alpha, n, eos):
     """Sentence-level search recomputed from scratch: top-n first tokens, greedy to a sentence end,
-    S = alpha * mean log p + (1 - alpha) * similarity."""
+    S = similarity + alpha * mean log p (the official lennorm_sum_log rank score, CLIP weight 1)."""
     accepted = []
     while len(accepted) < steps:
         budget = steps - len(accepted)
@@ -57,9 +77,7 @@ def cgd_by_hand(reference, inputs, image, steps, alpha, n, eos):
                 logps.append(float(lp[nxt]))
             proposals.append((tokens, sum(logps) / len(logps)))
         similarity = SumScorer().score(image, [decode(t) for t, _ in proposals])
-        scores = [
-            alpha * lp + (1 - alpha) * float(s) for (_, lp), s in zip(proposals, similarity, strict=True)
-        ]
+        scores = [float(s) + alpha * lp for (_, lp), s in zip(proposals, similarity, strict=True)]
         best = proposals[int(np.argmax(scores))][0]
         accepted += best
         if best[-1] in eos:
@@ -112,6 +130,23 @@ def test_agla_matches_hand_reference(arch, pair):
     assert torch.allclose(model.hf(**model.normalize(inputs)).logits, before, atol=1e-4)
 
 
+def test_official_defaults():
+    assert (CGD().alpha, CGD().candidates) == (0.01, 3)
+    assert (AGLA().alpha, AGLA().beta, AGLA().keep) == (2.0, 0.5, None)
+
+
+def test_agla_adaptive_keep_is_one_minus_half_the_match_score():
+    from fac_lens.baselines.agla import adaptive_keep
+
+    assert adaptive_keep(0.6) == pytest.approx(0.7)
+    assert adaptive_keep(-1.0) == pytest.approx(1 - 1e-5)  # capped below 1, as officially
+    assert adaptive_keep(1.0) == pytest.approx(0.5)
+    with pytest.raises(fl.FacLensError, match="match score"):
+        adaptive_keep(1.5)
+    assert AGLA(scorer=RampScorer()).kept_fraction(None, "q") == pytest.approx(0.7)
+    assert AGLA(scorer=RampScorer(), keep=0.25).kept_fraction(None, "q") == 0.25
+
+
 def test_mask_image_keeps_the_most_relevant_pixels():
     image = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
     masked = mask_image(image, CornerScorer().relevance(image, "q"), keep=4 / 64)
@@ -153,6 +188,26 @@ def test_agla_builds_its_local_view_through_the_processor():
         prompts=[prompt],
     )
     assert torch.equal(explicit.sequences, scored.sequences)
+    # keep=None: the official adaptive fraction 1 - s_ITC / 2 = 0.7 from the scorer's match score
+    ramp = np.zeros((56, 56), dtype=bool)
+    for cell in range(4, 16):  # the 70% most relevant pixels: cells 15..5 (11/16) and, tied, cell 4
+        row, col = divmod(cell, 4)
+        ramp[row * 14 : (row + 1) * 14, col * 14 : (col + 1) * 14] = True
+    by_hand = np.asarray(image).copy()
+    by_hand[~ramp] = 0
+    kept = AGLA(scorer=RampScorer()).kept_fraction(image, prompt)
+    assert np.array_equal(np.asarray(mask_image(image, RampScorer().relevance(image, prompt), kept)), by_hand)
+    adaptive = fl.generate(
+        model, inputs, max_new_tokens=4, method=AGLA(scorer=RampScorer()), images=[image], prompts=[prompt]
+    )
+    explicit = fl.generate(
+        model,
+        inputs,
+        max_new_tokens=4,
+        method=AGLA(),
+        contrast_inputs=model.prepare([Image.fromarray(by_hand)], [prompt]),
+    )
+    assert torch.equal(adaptive.sequences, explicit.sequences)
 
 
 def test_scored_methods_name_what_they_need():
@@ -164,5 +219,8 @@ def test_scored_methods_name_what_they_need():
         fl.generate(llava, inputs, max_new_tokens=2, method=AGLA())
     with pytest.raises(fl.FacLensError, match="relevance"):
         AGLA(scorer=SumScorer())
+    with pytest.raises(fl.FacLensError, match="match"):  # keep=None (adaptive) needs match()
+        AGLA(scorer=RelevanceOnly())
+    AGLA(scorer=RelevanceOnly(), keep=0.5)  # a fixed fraction does not
     with pytest.raises(fl.FacLensError):
-        CGD(alpha=1.5)
+        CGD(alpha=-0.5)

@@ -18,7 +18,17 @@ class Scorer:
 
 
 @pytest.mark.parametrize(
-    "baseline", [VCD(alpha=0.5), PAI(gamma=1.0), VAF(start=1, end=3), MidLayer(top_k=2), CGD(alpha=0.2)]
+    "baseline",
+    [
+        VCD(alpha=0.5),
+        PAI(gamma=1.0),
+        PAI(beta=0.2),
+        VAF(start=1, end=3),
+        MidLayer(top_k=2),
+        CGD(alpha=0.2),
+        AGLA(),
+        AGLA(keep=0.3),
+    ],
 )
 def test_method_round_trip_and_run_keys(baseline):
     method = Method.of(baseline)
@@ -35,6 +45,8 @@ def test_method_round_trip_and_run_keys(baseline):
 
 def test_settings_are_part_of_the_run_key():
     assert Method.of(VCD(alpha=1.0)).to_dict() != Method.of(VCD(alpha=2.0)).to_dict()
+    assert Method.of(PAI()).to_dict() != Method.of(PAI(beta=0.2)).to_dict()
+    assert Method.of(AGLA()).to_dict() != Method.of(AGLA(keep=0.5)).to_dict()
     assert CGD(scorer=Scorer()).settings()["scorer"] == "Scorer"
 
 
@@ -44,10 +56,43 @@ def test_labels_and_method_for():
     assert method_for("vcd", None).baseline == VCD()
     assert method_for("agla", None, scorer=None).baseline == AGLA()
     assert "alpha=1" in method_for("vcd", None).label()
+    assert "alpha=0.2" in method_for("pai", None).label() and "beta=0.1" in method_for("pai", None).label()
+    assert "keep=None" in method_for("agla", None).label()
     with pytest.raises(fl.FacLensError):
         Method("baseline")
     with pytest.raises(fl.FacLensError):
         make_baseline("nope")
+
+
+def test_make_baseline_gives_the_official_defaults():
+    """The defaults of the official repositories (see each module's docstring)."""
+    assert make_baseline("pai").settings() == {
+        "name": "pai",
+        "alpha": 0.2,
+        "start": None,
+        "end": None,
+        "gamma": 1.1,
+        "beta": 0.1,
+    }
+    assert make_baseline("vaf").settings() == {
+        "name": "vaf",
+        "alpha": 0.15,
+        "beta": 0.05,
+        "start": None,
+        "end": None,
+    }
+    assert make_baseline("midlayer").settings() == {
+        "name": "midlayer",
+        "alpha": 0.5,
+        "top_k": None,
+        "start": None,
+        "end": None,
+    }
+    assert make_baseline("cgd").settings() == {"name": "cgd", "scorer": None, "alpha": 0.01, "candidates": 3}
+    assert make_baseline("agla").settings() == {
+        "name": "agla", "scorer": None, "alpha": 2.0, "beta": 0.5, "keep": None
+    }  # fmt: skip
+    assert make_baseline("vcd") == VCD()
 
 
 def test_ablation_grid_appends_the_baselines():
