@@ -23,6 +23,7 @@ BENCHMARKS = {
     "baselines": "bench.bench_baselines",
     "span_contribution": "bench.bench_span_contribution",
     "dynamic_cost": "bench.bench_dynamic_cost",
+    "causal": "bench.bench_causal",
 }
 
 
@@ -115,12 +116,32 @@ def summary() -> str:
         for name, shape in r["results"].items():
             rel = shape["relative_to_plain"]
             s = shape["shape"]
+            bands = rel.get("fac_dynamic_bands")
+            measured = f"{rel['fac_dynamic']:.3f}x plain HF generate"
+            if bands is not None:
+                measured = f"{bands:.3f}x with `record='bands'`, {rel['fac_dynamic']:.3f}x recording every layer"
             lines.append(
                 f"| generate {r['setting']['new_tokens']} tokens, dynamic, {name} ({s['layers']} layers, "
                 f"{s['n_heads']} heads x {s['hidden'] // s['n_heads']}, {s['image_tokens']} image tokens; plain step "
-                f"{shape['plain_seconds_per_step'] * 1000:.1f} ms) | {rel['fac_dynamic']:.3f}x plain HF generate "
+                f"{shape['plain_seconds_per_step'] * 1000:.1f} ms) | {measured} "
                 f"(static {rel['fac_static']:.3f}x) | <= {r['targets'][name]:.2f}x | {r['met'][name]} | `{r['command']}` |"
             )
+    if "causal_concentration" in results:
+        r = results["causal_concentration"]
+        rel = r["relative_to_plain"]
+        lines.append(
+            f"| attention concentration, all layers/heads, {r['setting']['tokens']} tokens, 7B-like layer | "
+            f"{rel['concentration_all']:.2f}x plain SDPA forward (query last {rel['concentration_last']:.2f}x; "
+            f"ratio recording {rel['ratios_all']:.2f}x) | <= 1.3x | {r['met']} | `{r['command']}` |"
+        )
+    if "causal_erasure" in results:
+        r = results["causal_erasure"]
+        st = r["setting"]
+        lines.append(
+            f"| erasure effects, every head of 2 7B-like layers, {st['tokens']} tokens, batch {st['batch']} | "
+            f"{r['forwards']} forwards in {r['seconds']:.0f} s | {r['expected_forwards']} forwards "
+            f"(one per head batch + 1) | {r['met']} | `{r['command']}` |"
+        )
     if "span_contribution" in results:
         r = results["span_contribution"]
         for size in r["setting"]["sizes"]:

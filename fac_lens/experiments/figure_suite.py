@@ -188,9 +188,14 @@ def _write_all(
             table = make(methods)
         except FacLensError:
             continue  # the sweep (or timing) behind this table was not run
+        notes = tables.baseline_notes(methods) if name in ("table1", "table4") else []
         for suffix, render in ((".md", tables.to_markdown), (".tex", tables.to_latex)):
             path = out / f"{name}_{tag}{suffix}"
-            path.write_text(render(table) + "\n")
+            text = render(table) + "\n"
+            if notes and suffix == ".md":
+                text += "\nBaseline settings (their official code's defaults unless changed):\n\n"
+                text += "".join(f"- {line}\n" for line in notes)
+            path.write_text(text)
             written.append(path)
     return written
 

@@ -123,8 +123,18 @@ SUMMARY_COLUMNS = (
     *METHOD_KEYS,
     *SUMMARY_KEYS,
     *GENERATION_KEYS,
+    "baseline",  # a baseline's hyper-parameters (baseline_setting), None for vanilla and FAC runs
 )
 ARRAY_KEYS = ("name", "kind", "model", "dataset", "meta")
+
+
+def baseline_setting(settings: dict | None) -> str | None:
+    """A baseline's hyper-parameters as one string (``"alpha=1.0, beta=0.1, ..."``, in field
+    order, the name left out); None for vanilla and FAC runs."""
+    if not settings:
+        return None
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if k != "name")
+
 
 _RUN_FILTERS = ("run_id", "model", "dataset", "sweep", "code_version")
 _SUMMARY_FLOATS = ("accuracy", "f1", "binary_f1", "seconds_per_batch", "seconds_total", *ADDED_SUMMARY_KEYS)
@@ -885,7 +895,7 @@ class ResultStore:
         and the flattened method / generation keys (``name="static"``, ``seed=0``); a list value
         matches any of its items. No match gives an empty frame with the same columns.
         """
-        flattened = (*METHOD_KEYS, *GENERATION_KEYS)
+        flattened = (*METHOD_KEYS, "baseline", *GENERATION_KEYS)
         known = (*_RUN_FILTERS, *flattened)
         for key in filters:
             if key not in known:
@@ -913,6 +923,7 @@ class ResultStore:
                 "code_version": version,
             }
             entry.update({k: method.get(k) for k in METHOD_KEYS})
+            entry["baseline"] = baseline_setting(method.get("baseline"))
             entry.update({k: summary[k] for k in SUMMARY_KEYS})
             entry.update({k: generation.get(k) for k in GENERATION_KEYS})
             if all(_matches(entry[k], v) for k, v in later.items()):

@@ -37,7 +37,7 @@ from .store import CONFIG_KEYS
 from .timing import NOISE_FLOOR, TimingResult
 
 #: Columns that make up a run's configuration (seed and code version excluded: those runs are averaged).
-CONFIG = ("name", "mode", *CONFIG_KEYS, "max_new_tokens", "batch_size")
+CONFIG = ("name", "mode", *CONFIG_KEYS, "baseline", "max_new_tokens", "batch_size")
 NUMERIC = (
     *(k for k in FacConfig.field_names(numeric=True) if k in CONFIG_KEYS),
     "n_perception",
@@ -155,6 +155,19 @@ def describe_configs(rows: pd.DataFrame, cols: Sequence[str] = CONFIG) -> str:
         if len(values) > 1:
             parts.append(f"{c} in {{{', '.join(values)}}}")
     return "; ".join(parts) or "identical settings"
+
+
+def baseline_notes(summaries: pd.DataFrame) -> list[str]:
+    """One line per baseline in ``summaries`` with the hyper-parameters its runs used, to print
+    under a table (``"vcd: alpha=1.0, beta=0.1, noise_step=500, seed=0"``)."""
+    if "baseline" not in summaries.columns:
+        return []
+    rows = summaries[summaries["baseline"].notna()]
+    notes = []
+    for name in order_methods(rows["name"].unique()):
+        settings = sorted({str(v) for v in rows.loc[rows["name"] == name, "baseline"]})
+        notes.append(f"{name}: {' | '.join(settings)}")
+    return notes
 
 
 def check_metric(df: pd.DataFrame, metric: str) -> None:

@@ -190,3 +190,34 @@ def test_timing_times_baselines_and_gives_scored_ones_the_images():
     assert ("vcd", []) in seen and ("cgd", ["images", "prompts"]) in seen
     table = tables.table4(result)
     assert {"vcd", "cgd"} <= set(table.index)
+
+
+def test_baseline_settings_are_a_summary_column_and_mixed_settings_are_refused(tmp_path):
+    """A result names the settings that produced it: summaries() carries each baseline's
+    hyper-parameters; one Table 1 cell with two VCD settings is refused, not averaged."""
+    from fac_lens.experiments import tables
+    from fac_lens.experiments.store import ResultStore
+
+    store = ResultStore(tmp_path / "s.sqlite")
+    generation = {"max_new_tokens": 8, "batch_size": 2, "seed": 0}
+    for method, accuracy in ((Method.vanilla(), 0.5), (Method.of(VCD()), 0.55)):
+        run_id = store.ensure_run(
+            model="m", dataset="synthetic", sweep="eval", method=method.to_dict(), generation=generation
+        )
+        store.set_summary(run_id, {"n": 10, "accuracy": accuracy})
+    summaries = store.summaries()
+    assert summaries.loc[summaries["name"] == "vanilla", "baseline"].isna().all()
+    vcd = summaries.loc[summaries["name"] == "vcd", "baseline"].tolist()
+    assert vcd == ["alpha=1.0, beta=0.1, noise_step=500, seed=0"]
+    assert tables.baseline_notes(summaries) == ["vcd: alpha=1.0, beta=0.1, noise_step=500, seed=0"]
+    assert len(store.summaries(baseline=vcd[0])) == 1
+    run_id = store.ensure_run(
+        model="m",
+        dataset="synthetic",
+        sweep="eval",
+        method=Method.of(VCD(alpha=0.5)).to_dict(),
+        generation=generation,
+    )
+    store.set_summary(run_id, {"n": 10, "accuracy": 0.6})
+    with pytest.raises(fl.FacLensError, match="baseline"):
+        tables.table1(store.summaries(), ["vanilla", "vcd"])

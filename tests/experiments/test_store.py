@@ -33,7 +33,7 @@ SPEC_SUMMARY_COLUMNS = [
     "tau_perc", "tau_reas", "g_perc", "g_reas", "query", "n_perception", "n_reasoning", "n", "n_skipped",
     "accuracy", "f1", "binary_f1", "per_kind", "errors", "seconds_per_batch", "seconds_total",
     "seconds_per_token", "heads_perception_mean", "heads_perception_std", "heads_reasoning_mean",
-    "heads_reasoning_std", "max_new_tokens", "batch_size", "seed",
+    "heads_reasoning_std", "max_new_tokens", "batch_size", "seed", "baseline",
 ]  # fmt: skip
 SPEC_RECORD_KEYS = [
     "run_id", "sample_id", "kind", "question", "answer", "choices", "trace", "predicted", "correct", "error",
