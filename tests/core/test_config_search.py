@@ -119,3 +119,73 @@ def test_refusals():
         fl.select_config(model, [0.0], "accuracy", grid=GRID)
     with pytest.raises(fl.FacLensError):
         fl.change_point(torch.rand(3, 4))
+
+
+def _last_token_logprob(logits: torch.Tensor, ids: torch.Tensor) -> float:
+    return float(torch.log_softmax(logits[0, -2].double(), -1)[ids[0, -1]])
+
+
+@pytest.mark.contract("config search")
+def test_config_search_numbers_match_a_hand_written_pipeline(pair):
+    """On every architecture: select_config scoring static FAC through fac_lens reports, for every
+    setting it tried and for the chosen one on validation and test, the score an independent
+    pipeline gives (S_v from HF eager attentions by hand, eq. 6 gains by hand, gains as o_proj
+    pre-hooks on a plain HF copy); the change point of fac_lens's ratios is the brute-force split
+    of the hand-computed trajectory."""
+    from tests.references import gated, reference_logits, reference_ratios
+
+    model, reference = pair
+    n_layers = model.n_layers
+    validation = [tiny_inputs(model.hf, batch=1, seed=s) for s in (1, 2)]
+    test = [tiny_inputs(model.hf, batch=1, seed=3)]
+    by_hand_ratios = {id(x): reference_ratios(reference, x, "all")[0] for x in (*validation, *test)}
+    base = fl.FacConfig(l_perc=0, l_reas=0, tau_perc=0.0, tau_reas=0.0, g_perc=2.0, g_reas=0.5)
+    grid = {
+        "l_perc": list(range(n_layers)),
+        "l_reas": list(range(n_layers)),
+        "tau_perc": [0.05, 0.15, 0.3],
+        "tau_reas": [0.05, 0.15, 0.3],
+    }
+
+    fac_ratios = {id(x): fl.attention_ratios(model, x, progress=False) for x in (*validation, *test)}
+
+    def via_fac_lens(config, samples):  # the static pipeline: identify on vanilla S_v, then rescale
+        out = []
+        for inputs in samples:
+            with fl.rescale(model, config.gains(fac_ratios[id(inputs)])), torch.no_grad():
+                out.append(_last_token_logprob(model.forward(inputs).logits, inputs["input_ids"]))
+        return out
+
+    def by_hand(config, samples):
+        out = []
+        for inputs in samples:
+            visual = by_hand_ratios[id(inputs)]  # [L, H] float64
+            gains = torch.ones(visual.shape)
+            for layer in range(visual.shape[0]):
+                for head in range(visual.shape[1]):
+                    if layer <= config.l_perc and visual[layer, head] >= config.tau_perc:
+                        gains[layer, head] *= config.g_perc
+                    if layer >= config.l_reas and visual[layer, head] <= config.tau_reas:
+                        gains[layer, head] *= config.g_reas
+            with gated(reference, gains):
+                out.append(_last_token_logprob(reference_logits(reference, inputs), inputs["input_ids"]))
+        return out
+
+    found = fl.select_config(
+        model, validation, via_fac_lens, test=test, grid=grid, base=base, budget=8, progress=False
+    )
+    assert 1 <= found.n_evaluations <= 8
+    for config, value in found.history:
+        assert value == pytest.approx(np.mean(by_hand(config, validation)), abs=1e-4)
+    assert found.validation.mean == pytest.approx(max(v for _, v in found.history), abs=1e-9)
+    assert found.validation.mean == pytest.approx(np.mean(by_hand(found.config, validation)), abs=1e-4)
+    assert found.test.mean == pytest.approx(np.mean(by_hand(found.config, test)), abs=1e-4)
+
+    ratios = fl.attention_ratios(model, validation, progress=False)
+    trajectory = torch.stack([by_hand_ratios[id(x)] for x in validation]).mean(-1).mean(0).tolist()
+    costs = {}
+    for k in range(1, n_layers):  # squared error of the two-segment fit at every split, by hand
+        left, right = trajectory[:k], trajectory[k:]
+        costs[k] = sum((v - np.mean(left)) ** 2 for v in left) + sum((v - np.mean(right)) ** 2 for v in right)
+    if n_layers > 1 and len(set(np.round(list(costs.values()), 9))) == len(costs):  # a unique best split
+        assert fl.change_point(ratios).layer == min(costs, key=costs.get)
