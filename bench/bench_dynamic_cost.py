@@ -5,8 +5,9 @@
   decoding on a GPU (tens of milliseconds per step over 28 layers). Target <= 1.10x.
 - ``7b_layers``: two decoder layers with Qwen2.5-VL-7B proportions (heavy matrix products).
 
-Each shape times plain HF ``generate`` of an unwrapped copy (SDPA), fac_lens static and dynamic,
-interleaved, median of ``--repeats``.
+Each shape times plain HF ``generate`` of an unwrapped copy (SDPA), fac_lens static and dynamic
+(recording S_v in every layer, the default, and with ``record="bands"``: only the layers whose
+gains depend on it), interleaved, median of ``--repeats``. ``met`` judges the default.
 """
 
 from __future__ import annotations

@@ -242,13 +242,17 @@ def efficiency_scatter(
                 "re-run it so that both are recorded (seconds_per_batch must be > 0)"
             )
         x = (accuracy / seconds) ** 2
-        points.append((text, x, ((accuracy / slow) ** 2, (accuracy / fast) ** 2), accuracy))
+        points.append((text, x, ((accuracy / slow) ** 2, (accuracy / fast) ** 2), accuracy, label))
     import seaborn as sns
 
+    from ..baselines import BASELINE_NAMES
+
     ax = current_axes(ax, style="whitegrid")
-    colors = sns.color_palette("deep", max(len(methods), 1))
-    for color, (text, x, (low, high), accuracy) in zip(colors, points, strict=False):
-        ax.scatter([x], [accuracy], s=70, color=color, label=text, zorder=3)
+    # one colour per method (tab20 past deep's 10), baselines drawn as diamonds
+    colors = sns.color_palette("deep" if len(points) <= 10 else "tab20", max(len(points), 1))
+    for color, (text, x, (low, high), accuracy, label) in zip(colors, points, strict=False):
+        marker = "D" if label in BASELINE_NAMES else "o"
+        ax.scatter([x], [accuracy], s=70, color=color, marker=marker, label=text, zorder=3)
         if high > low:
             ax.hlines(accuracy, low, high, color=color, alpha=0.6, label=f"_{text} IQR")
     ax.set_xlabel(r"$(\mathrm{Acc}/\mathrm{AvgBatchTime})^2$  [s$^{-2}$]")
