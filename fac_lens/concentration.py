@@ -19,9 +19,8 @@ from tqdm.auto import tqdm
 
 from .ablation import as_batches
 from .approx import AllClose
-from .attention_probe import ATTENTION_NAME, attached_probes
-from .inputs import model_errors
 from .lens_model import LensModel
+from .probed_forward import probed_forward
 from .queries import Query, query_label, query_mask
 
 FIELDS = ("entropy", "variance", "image_entropy", "image_variance")
@@ -185,18 +184,7 @@ def _record(model: LensModel, inputs: Mapping[str, Any], query: Query) -> dict[s
 
         return probe
 
-    model.reset_state()
-    try:
-        with (
-            torch.no_grad(),
-            model_errors(),
-            model.attention_implementation(ATTENTION_NAME),
-            model.fast_path(),
-            attached_probes(model.attention_modules, make_probe),
-        ):
-            model.spec.multimodal_core(model.hf)(**inputs)
-    finally:
-        model.reset_state()
+    probed_forward(model, inputs, make_probe)
     if torch.isnan(result["entropy"]).any():
         raise RuntimeError(
             "some layers were not recorded: the text decoder's attention did not run through "

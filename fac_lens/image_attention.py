@@ -21,10 +21,9 @@ import torch
 from torch import nn
 
 from .architectures.image_grids import ImageLayout
-from .attention_probe import ATTENTION_NAME, attached_probes
 from .errors import FacLensError
-from .inputs import model_errors
 from .lens_model import LensModel
+from .probed_forward import probed_forward
 from .validation import as_ints, is_int_like
 
 
@@ -220,18 +219,7 @@ def _record_rows(model: LensModel, inputs: dict[str, torch.Tensor], positions: l
 
         return probe
 
-    model.reset_state()
-    try:
-        with (
-            torch.no_grad(),
-            model_errors(),
-            model.attention_implementation(ATTENTION_NAME),
-            model.fast_path(),
-            attached_probes(model.attention_modules, make_probe),
-        ):
-            model.spec.multimodal_core(model.hf)(**inputs)
-    finally:
-        model.reset_state()
+    probed_forward(model, inputs, make_probe)
     if torch.isnan(result).any():
         raise RuntimeError(
             "some layers were not recorded: the text decoder's attention did not run through fac_lens"
